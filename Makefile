@@ -1,0 +1,46 @@
+# Every target is self-sufficient on a fresh machine: it creates .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+OFFLINE ?=
+
+.PHONY: help venv test test-fast lint image demo bench clean
+
+help:
+	@echo "make demo   - build the wrapper, start it, sync jjb/, verify the builds ran nested"
+	@echo "make test   - run the test suite (Docker tests need an engine; see README)"
+	@echo "make lint   - ruff, hadolint and shellcheck"
+	@echo "make image  - build the wrapper image (OFFLINE=1: offline base from Debian packages)"
+	@echo "make bench  - benchmarks side by side with jenkins-jobs and the host daemon"
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests $(wildcard bench)
+	@if [ -f dind-image/Dockerfile ]; then $(BIN)/hadolint dind-image/Dockerfile; fi
+	@scripts="$$(git ls-files '*.sh' '.ci/run' 'dind-image/*' | xargs -r grep -l '^#!.*sh' 2>/dev/null)"; \
+	  if [ -n "$$scripts" ]; then echo "shellcheck $$scripts" | tr '\n' ' '; echo; shellcheck $$scripts; fi
+
+image: $(STAMP)
+	@echo "make image: not yet (see issue 4)"
+
+demo: $(STAMP)
+	@echo "make demo: not yet (see issue 7)"
+
+bench: $(STAMP)
+	@echo "make bench: not yet (see issue 9)"
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from dindjobs.cli import main
+
+main()

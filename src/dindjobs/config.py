@@ -1,0 +1,280 @@
+"""Settings: command-line flags beat the environment, which beats the ini file.
+
+The ini file is JJB-compatible: ``[jenkins] url, user, password`` plus our own ``[dindjobs]``
+section, so an existing ``jenkins_jobs.ini`` works with ``--conf``. Secrets (passwords and API
+tokens) are never taken from argv: only from the environment, files, the wrapper's state
+directory or an interactive prompt. They are held in :class:`Secret`, which never prints itself.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from dindjobs.errors import ConfigError, SecretError
+
+DEFAULT_URL = "http://127.0.0.1:8080/"
+DEFAULT_NAME = "dindjobs"
+DEFAULT_USER = "admin"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_WORKERS = 4
+
+ENV_URL = "DINDJOBS_URL"
+ENV_USER = "DINDJOBS_USER"
+ENV_PASSWORD = "DINDJOBS_PASSWORD"
+ENV_PASSWORD_FILE = "DINDJOBS_PASSWORD_FILE"
+ENV_TOKEN = "DINDJOBS_TOKEN"
+ENV_TOKEN_FILE = "DINDJOBS_TOKEN_FILE"
+ENV_CONFIG = "DINDJOBS_CONFIG"
+ENV_NAME = "DINDJOBS_NAME"
+ENV_STATE_DIR = "DINDJOBS_STATE_DIR"
+
+ADMIN_PASSWORD_FILE = "admin-password"
+
+
+class Secret:
+    """A password or token that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source  # where it came from, e.g. "env DINDJOBS_TOKEN"; safe to print
+
+    def reveal(self) -> str:
+        """The secret value, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(<hidden>, source={self.source!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know, resolved once."""
+
+    url: str = DEFAULT_URL
+    user: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = DEFAULT_NAME
+    workers: int = DEFAULT_WORKERS
+    state_dir: Path = dataclasses.field(default_factory=lambda: default_state_dir({}))
+    conf_path: Path | None = None
+
+    @property
+    def credential(self) -> Secret | None:
+        """The secret to authenticate with: an API token if there is one, else the password."""
+        return self.token or self.password
+
+    @property
+    def wrapper_state_dir(self) -> Path:
+        """Where `dindjobs up` keeps this wrapper's local state (e.g. its admin password)."""
+        return self.state_dir / self.name
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so log output can be scrubbed of them."""
+        return [s.reveal() for s in (self.password, self.token) if s is not None and s.reveal()]
+
+    def describe(self) -> dict[str, object]:
+        """A printable view of the settings, with secrets reduced to their source."""
+        return {
+            "url": self.url,
+            "user": self.user,
+            "password": self.password.source if self.password else None,
+            "token": self.token.source if self.token else None,
+            "timeout": self.timeout,
+            "name": self.name,
+            "workers": self.workers,
+            "state_dir": str(self.state_dir),
+            "conf_path": str(self.conf_path) if self.conf_path else None,
+        }
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """``$DINDJOBS_STATE_DIR``, else ``$XDG_STATE_HOME/dindjobs``, else ``~/.local/state/dindjobs``."""
+    if env.get(ENV_STATE_DIR):
+        return Path(env[ENV_STATE_DIR])
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "dindjobs"
+
+
+def read_secret_file(path: str | os.PathLike[str], what: str) -> Secret:
+    """Read a secret from a file (trailing newline stripped); errors name the file, not the value."""
+    p = Path(path)
+    try:
+        value = p.read_text(encoding="utf-8").rstrip("\r\n")
+    except FileNotFoundError:
+        raise SecretError(f"{what} file {p} does not exist") from None
+    except PermissionError:
+        raise SecretError(f"{what} file {p} is not readable by this user") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"{what} file {p} could not be read: {type(exc).__name__}") from None
+    if not value:
+        raise SecretError(f"{what} file {p} is empty")
+    return Secret(value, f"file {p}")
+
+
+def _read_ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not a valid ini file: {first}") from None
+    return parser
+
+
+def _first(*values: object) -> object | None:
+    for value in values:
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _number(value: object, key: str, kind: type, where: str) -> float | int:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, got {value!r} ({where})") from None
+    if number <= 0:
+        raise ConfigError(f"{key} must be positive, got {value!r} ({where})")
+    return number
+
+
+def load_settings(
+    flags: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+    prompt: Callable[[str], str] | None = None,
+) -> Settings:
+    """Resolve settings from flags, then environment, then the ini file.
+
+    ``flags`` holds command-line values (None when not given): ``conf``, ``url``, ``user``,
+    ``name``, ``timeout``, ``workers``, ``password_file``, ``token_file``. ``prompt`` is called
+    for a password only when a user is known, no secret was found and it is not None (the CLI
+    passes one only on a TTY).
+    """
+    flags = dict(flags or {})
+    env = os.environ if env is None else env
+
+    conf_value = _first(flags.get("conf"), env.get(ENV_CONFIG))
+    conf_path = Path(str(conf_value)) if conf_value else None
+    ini = _read_ini(conf_path) if conf_path else configparser.ConfigParser(interpolation=None)
+
+    def ini_get(section: str, key: str) -> str | None:
+        if ini.has_section(section) and ini.has_option(section, key):
+            return ini.get(section, key)
+        return None
+
+    where_conf = f"file {conf_path}" if conf_path else "defaults"
+    url = str(_first(flags.get("url"), env.get(ENV_URL), ini_get("jenkins", "url"), DEFAULT_URL))
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"Jenkins URL must start with http:// or https://, got {url!r}")
+    if not url.endswith("/"):
+        url += "/"
+    name = str(_first(flags.get("name"), env.get(ENV_NAME), ini_get("dindjobs", "name"), DEFAULT_NAME))
+    timeout = _number(
+        _first(flags.get("timeout"), ini_get("jenkins", "timeout"), DEFAULT_TIMEOUT),
+        "timeout", float, where_conf,
+    )
+    workers = _number(
+        _first(flags.get("workers"), ini_get("dindjobs", "workers"), DEFAULT_WORKERS),
+        "workers", int, where_conf,
+    )
+    state_dir_value = _first(ini_get("dindjobs", "state_dir"))
+    state_dir = Path(str(state_dir_value)) if state_dir_value and not env.get(ENV_STATE_DIR) else default_state_dir(env)
+
+    token = _resolve_token(flags, env, ini_get)
+    password = _resolve_password(flags, env, ini_get, conf_path)
+    user = _first(flags.get("user"), env.get(ENV_USER), ini_get("jenkins", "user"))
+
+    if token is None and password is None:
+        # `dindjobs up` stores the admin password of the wrapper it started.
+        state_file = state_dir / name / ADMIN_PASSWORD_FILE
+        if state_file.exists() and user in (None, DEFAULT_USER):
+            password = read_secret_file(state_file, "admin password")
+            user = DEFAULT_USER
+        elif user is not None and prompt is not None:
+            value = prompt(f"Password for {user} at {url}")
+            if value:
+                password = Secret(value, "prompt")
+    if (token or password) and user is None:
+        raise ConfigError(
+            "a password or token is set but no user",
+            hint=f"set {ENV_USER}, --user or [jenkins] user",
+        )
+
+    return Settings(
+        url=url,
+        user=str(user) if user is not None else None,
+        password=password,
+        token=token,
+        timeout=float(timeout),
+        name=name,
+        workers=int(workers),
+        state_dir=state_dir,
+        conf_path=conf_path,
+    )
+
+
+def _resolve_token(flags, env, ini_get) -> Secret | None:
+    if flags.get("token_file"):
+        return read_secret_file(str(flags["token_file"]), "token")
+    if env.get(ENV_TOKEN):
+        return Secret(env[ENV_TOKEN], f"env {ENV_TOKEN}")
+    if env.get(ENV_TOKEN_FILE):
+        return read_secret_file(env[ENV_TOKEN_FILE], "token")
+    if ini_get("dindjobs", "token_file"):
+        return read_secret_file(ini_get("dindjobs", "token_file"), "token")
+    return None
+
+
+def _resolve_password(flags, env, ini_get, conf_path) -> Secret | None:
+    if flags.get("password_file"):
+        return read_secret_file(str(flags["password_file"]), "password")
+    if env.get(ENV_PASSWORD):
+        return Secret(env[ENV_PASSWORD], f"env {ENV_PASSWORD}")
+    if env.get(ENV_PASSWORD_FILE):
+        return read_secret_file(env[ENV_PASSWORD_FILE], "password")
+    if ini_get("dindjobs", "password_file"):
+        return read_secret_file(ini_get("dindjobs", "password_file"), "password")
+    if ini_get("jenkins", "password"):
+        return Secret(ini_get("jenkins", "password"), f"file {conf_path} [jenkins] password")
+    return None
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every known secret value in log records with ``***``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = redact(record.getMessage(), self._secrets)
+            record.msg, record.args = message, None
+        return True
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value replaced by ``***``."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

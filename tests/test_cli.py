@@ -1,0 +1,112 @@
+"""The CLI edge: help, exit codes, one-line errors, no secrets in --debug output."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from dindjobs import cli
+from dindjobs.errors import ExitCode, JenkinsAuthError, PartialFailure, RenderError
+
+SECRET = "tok-9f8e7d6c5b4a"
+
+
+def run(capsys, *argv):
+    """Run the real entry point; returns (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        cli.main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_commands(capsys, clean_env):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "Commands:" in out and "config" in out and "Exit codes" in out
+
+
+def test_version(capsys, clean_env):
+    from dindjobs import __version__
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and __version__ in out
+
+
+def test_usage_error_exit_code(capsys, clean_env):
+    code, _, err = run(capsys, "no-such-command")
+    assert code == 2 and "No such command" in err
+
+
+@pytest.fixture
+def failing_command(monkeypatch):
+    """Register a throwaway command that raises the error a test hands it."""
+    box = {}
+
+    @click.command("boom")
+    def boom():
+        raise box["error"]
+
+    cli.group.add_command(boom)
+    yield box
+    cli.group.commands.pop("boom", None)
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (RenderError("jobs.yaml:3:5: mapping values are not allowed here"), ExitCode.ERROR),
+        (JenkinsAuthError("401 bad credentials for admin", status=401), ExitCode.ERROR),
+        (PartialFailure("2 of 10 items failed"), ExitCode.PARTIAL_FAILURE),
+    ],
+)
+def test_errors_become_one_line_and_exit_code(capsys, clean_env, failing_command, error, expected):
+    failing_command["error"] = error
+    code, out, err = run(capsys, "boom")
+    assert code == int(expected)
+    assert err.strip().splitlines() == [f"dindjobs: error: {error.message}"]
+    assert "Traceback" not in err and out == ""
+
+
+def test_debug_shows_traceback_without_secret(capsys, clean_env, monkeypatch, failing_command):
+    monkeypatch.setenv("DINDJOBS_USER", "admin")
+    monkeypatch.setenv("DINDJOBS_TOKEN", SECRET)
+
+    @click.command("leaky")
+    @click.pass_obj
+    def leaky(app):
+        import logging
+
+        settings = app.settings
+        logging.getLogger("dindjobs.test").debug("connecting with %s", settings.token.reveal())
+        raise JenkinsAuthError(f"rejected {settings.token.reveal()}", status=401)
+
+    cli.group.add_command(leaky)
+    try:
+        code, out, err = run(capsys, "--debug", "leaky")
+    finally:
+        cli.group.commands.pop("leaky")
+    assert code == 1
+    assert "Traceback" in err
+    assert SECRET not in err and SECRET not in out
+    assert "***" in err
+
+
+def test_unexpected_exception_has_no_traceback_without_debug(capsys, clean_env, failing_command):
+    failing_command["error"] = ValueError("kaboom")
+    code, _, err = run(capsys, "boom")
+    assert code == 1 and "Traceback" not in err and "kaboom" in err and "--debug" in err
+
+
+def test_config_json_never_prints_secret(capsys, clean_env, monkeypatch):
+    import json
+
+    monkeypatch.setenv("DINDJOBS_USER", "admin")
+    monkeypatch.setenv("DINDJOBS_TOKEN", SECRET)
+    code, out, err = run(capsys, "--debug", "config", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["token"] == "env DINDJOBS_TOKEN" and data["user"] == "admin"
+    assert SECRET not in out + err

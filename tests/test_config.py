@@ -1,0 +1,111 @@
+"""Settings precedence and secret handling (src/dindjobs/config.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from dindjobs.config import RedactingFilter, Secret, load_settings, read_secret_file
+from dindjobs.errors import ConfigError, SecretError
+
+SECRET = "s3cr3t-Value-42"
+
+
+def write_ini(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_flag_beats_env_beats_file(tmp_path):
+    ini = write_ini(tmp_path / "j.ini", "[jenkins]\nurl=http://file:1/\nuser=fileuser\n")
+    env = {"DINDJOBS_URL": "http://env:2/", "DINDJOBS_CONFIG": str(ini)}
+    assert load_settings({}, env={"DINDJOBS_CONFIG": str(ini)}).url == "http://file:1/"
+    assert load_settings({}, env=env).url == "http://env:2/"
+    assert load_settings({"url": "http://flag:3"}, env=env).url == "http://flag:3/"
+    assert load_settings({}, env=env).user == "fileuser"
+    assert load_settings({"user": "flaguser"}, env={**env, "DINDJOBS_USER": "envuser"}).user == "flaguser"
+    assert load_settings({}, env={**env, "DINDJOBS_USER": "envuser"}).user == "envuser"
+
+
+def test_jjb_ini_works_as_is(tmp_path):
+    ini = write_ini(
+        tmp_path / "jenkins_jobs.ini",
+        f"[job_builder]\nignore_cache=True\n\n[jenkins]\nurl=https://ci.example/\nuser=jjb\npassword={SECRET}\ntimeout=7\n",
+    )
+    s = load_settings({"conf": str(ini)}, env={})
+    assert (s.url, s.user, s.timeout) == ("https://ci.example/", "jjb", 7.0)
+    assert s.credential.reveal() == SECRET
+    assert SECRET not in repr(s) and SECRET not in str(s.describe())
+
+
+def test_token_from_env_and_file(tmp_path):
+    token_file = tmp_path / "tok"
+    token_file.write_text(SECRET + "\n")
+    s = load_settings({}, env={"DINDJOBS_USER": "u", "DINDJOBS_TOKEN_FILE": str(token_file)})
+    assert s.token.reveal() == SECRET and s.token.source == f"file {token_file}"
+    s = load_settings({}, env={"DINDJOBS_USER": "u", "DINDJOBS_TOKEN": "other"})
+    assert s.token.reveal() == "other"
+    # A flag naming a file beats the environment's value.
+    s = load_settings({"token_file": str(token_file)}, env={"DINDJOBS_USER": "u", "DINDJOBS_TOKEN": "other"})
+    assert s.token.reveal() == SECRET
+
+
+def test_missing_secret_file_is_a_clear_error(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(SecretError, match=r"password file .*nope does not exist"):
+        load_settings({}, env={"DINDJOBS_USER": "u", "DINDJOBS_PASSWORD_FILE": str(missing)})
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    with pytest.raises(SecretError, match="is empty"):
+        read_secret_file(empty, "token")
+
+
+def test_secret_never_in_exception_messages(tmp_path):
+    bad = tmp_path / "bad.ini"
+    bad.write_text(f"[jenkins\npassword={SECRET}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({"conf": str(bad)}, env={})
+    assert SECRET not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, env={"DINDJOBS_TOKEN": SECRET})  # no user
+    assert SECRET not in str(info.value)
+
+
+def test_secret_repr_hides_value():
+    s = Secret(SECRET, "env X")
+    assert SECRET not in repr(s) and SECRET not in str(s) and SECRET not in f"{s}"
+    assert s.reveal() == SECRET
+
+
+def test_wrapper_state_password_is_the_fallback(tmp_path):
+    state = tmp_path / "state"
+    (state / "ci").mkdir(parents=True)
+    (state / "ci" / "admin-password").write_text(SECRET)
+    s = load_settings({"name": "ci"}, env={"DINDJOBS_STATE_DIR": str(state)})
+    assert s.user == "admin" and s.password.reveal() == SECRET
+    # An explicit token wins over the state file.
+    s = load_settings({"name": "ci"}, env={"DINDJOBS_STATE_DIR": str(state), "DINDJOBS_USER": "u", "DINDJOBS_TOKEN": "t"})
+    assert s.token.reveal() == "t" and s.password is None
+
+
+def test_prompt_only_when_user_known_and_no_secret():
+    asked = []
+    s = load_settings({"user": "bob"}, env={"DINDJOBS_STATE_DIR": "/nonexistent"}, prompt=lambda t: asked.append(t) or SECRET)
+    assert asked and s.password.source == "prompt"
+    s = load_settings({}, env={"DINDJOBS_STATE_DIR": "/nonexistent"}, prompt=lambda t: asked.append(t) or SECRET)
+    assert len(asked) == 1 and s.credential is None
+
+
+@pytest.mark.parametrize("bad", ["ftp://x", "localhost:8080"])
+def test_bad_url_rejected(bad):
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        load_settings({"url": bad}, env={})
+
+
+def test_redacting_filter_scrubs_log_records(caplog):
+    logger = logging.getLogger("dindjobs.test")
+    handler = logging.StreamHandler()
+    record = logger.makeRecord("x", logging.INFO, __file__, 1, "auth with %s ok", (SECRET,), None)
+    RedactingFilter([SECRET]).filter(record)
+    assert SECRET not in handler.format(record) and "***" in record.getMessage()
