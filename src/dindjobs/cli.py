@@ -21,6 +21,11 @@ from dindjobs.errors import DindjobsError, ExitCode
 # Each name is a module in dindjobs.commands exposing `command`.
 COMMAND_MODULES = [
     "config",
+    "image",
+    "up",
+    "down",
+    "status",
+    "logs",
 ]
 
 EPILOG = """\b

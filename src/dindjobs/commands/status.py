@@ -1,0 +1,50 @@
+"""`dindjobs status`: container state and health, security, URL, volumes, both halves reachable."""
+
+from __future__ import annotations
+
+import click
+
+from dindjobs import output
+from dindjobs.cli_support import json_option, pass_app
+from dindjobs.wrapper import connect
+from dindjobs.wrapper_lifecycle import status
+
+
+def _size(size: object) -> str:
+    if not isinstance(size, int):
+        return "?"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)
+
+
+@click.command("status")
+@click.option("--name", help="Wrapper name; overrides the global --name.")
+@json_option
+@pass_app
+def command(app, name, as_json) -> None:
+    """Show the wrapper: state, health, security mode, URL, volumes and their sizes, and whether
+    the nested Docker daemon and Jenkins answer."""
+    app.override(name=name)
+    settings = app.settings
+    report = status(connect(), settings.name, http_timeout=min(settings.timeout, 10.0))
+    if as_json:
+        output.print_json(report)
+        return
+    nested = report["nested_daemon"]
+    jenkins = report["jenkins"]
+    rows = [
+        ("wrapper", report["name"]),
+        ("state", report["state"] if report["managed"] or report["state"] == "absent" else f"{report['state']} (not managed by dindjobs)"),
+        ("health", report["health"]),
+        ("security", report["security"]),
+        ("network", report["network"]),
+        ("url", report["url"]),
+        *((f"volume {v['name']}", _size(v["size"]) if v["exists"] else "absent") for v in report["volumes"]),
+        ("nested daemon", f"reachable ({nested['id']})" if nested["reachable"] else "not reachable"),
+        ("jenkins", f"reachable (HTTP {jenkins.get('status')})" if jenkins["reachable"] else "not reachable"),
+    ]
+    output.print_table(None, ["item", "value"], rows)

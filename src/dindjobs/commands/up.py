@@ -1,0 +1,69 @@
+"""`dindjobs up`: start the wrapper (volumes, security mode, networking, admin password file)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from dindjobs import output
+from dindjobs.cli_support import json_option, pass_app
+from dindjobs.state import ensure_admin_password
+from dindjobs.wrapper import connect
+from dindjobs.wrapper_lifecycle import up
+from dindjobs.wrapper_spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NETWORK_MODES, SECURITY_MODES, WrapperSpec
+
+
+@click.command("up")
+@click.option("--name", help="Wrapper name (container and volume prefix); overrides the global --name.")
+@click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="Wrapper image.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Jenkins HTTP port on this machine.")
+@click.option("--bind", default=DEFAULT_BIND, show_default=True, help="Address the port is published on (bridge networking).")
+@click.option("--network", type=click.Choice(NETWORK_MODES), default="auto", show_default=True,
+              help="auto: host networking when the engine has no bridge network.")
+@click.option("--security", type=click.Choice(SECURITY_MODES), default="privileged", show_default=True,
+              help="privileged (falls back to caps when the kernel cannot grant every capability), caps, or sysbox.")
+@click.option("--dockerd-args", default="", help="Extra arguments for the nested dockerd (one string, split on whitespace).")
+@click.option("--wait", "wait_seconds", type=float, default=0, metavar="SECONDS",
+              help="Wait up to SECONDS for the wrapper to be healthy.")
+@json_option
+@pass_app
+def command(app, name, image, port, bind, network, security, dockerd_args, wait_seconds, as_json) -> None:
+    """Start the wrapper: Jenkins and its own Docker daemon, state in two named volumes.
+
+    Idempotent: with the same settings a running wrapper is left alone; different settings are
+    an error that names the difference. The admin password is a file (from
+    DINDJOBS_PASSWORD_FILE or DINDJOBS_PASSWORD, else generated once in the state directory),
+    mounted read-only into the container; its path is printed, never its value.
+    """
+    app.override(name=name)
+    settings = app.settings
+    password = ensure_admin_password(settings.wrapper_state_dir)
+    spec = WrapperSpec(
+        name=settings.name, image=image, port=port, bind=bind, network=network, security=security,
+        dockerd_args=tuple(dockerd_args.split()), password_file=password.path,
+    )
+    client = connect()
+    result = up(client, spec, progress=output.progress)
+    for note in result.notes:
+        output.progress(f"note: {note}")
+    if result.action == "unchanged":
+        output.progress(f"wrapper {result.name} already runs with these settings: nothing to do")
+    if wait_seconds > 0:
+        from dindjobs.wrapper import Wrapper
+
+        Wrapper(client, result.name).wait_healthy(wait_seconds, progress=output.progress)
+    data = dataclasses.asdict(result)
+    data["password_source"] = password.source
+    if as_json:
+        output.print_json(data)
+        return
+    rows = [
+        ("wrapper", f"{result.name} ({result.action})"),
+        ("url", result.url),
+        ("security", result.security),
+        ("network", result.network),
+        *((f"volume {v}", state) for v, state in result.volumes.items()),
+        ("admin password file", f"{result.password_file} ({password.source})"),
+    ]
+    output.print_table(None, ["item", "value"], rows)
