@@ -163,9 +163,9 @@ def security_host_config(mode: str, capabilities: Iterable[str] = ()) -> dict[st
     raise ConfigError(f"unknown security mode {mode!r}")
 
 
-def url_of(spec: WrapperSpec, network: str) -> str:
+def url_of(spec: WrapperSpec) -> str:
     """The URL Jenkins answers on, as seen from this machine."""
-    host = "127.0.0.1" if network == "host" or spec.bind in ("0.0.0.0", "", "::") else spec.bind
+    host = "127.0.0.1" if spec.bind in ("0.0.0.0", "", "::") else spec.bind
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{spec.port}/"
@@ -229,6 +229,10 @@ def run_options(spec: WrapperSpec, facts: EngineFacts, security: str | None = No
         "JENKINS_ADMIN_ID": ADMIN_ID,
         "JENKINS_ADMIN_PASSWORD_FILE": PASSWORD_TARGET,
     }
+    if network == "host":
+        # Sharing the host's network namespace: Jenkins itself must listen on loopback only
+        # (jenkins.war and the stand-in listen on every address by default).
+        env["JENKINS_HTTP_LISTEN_ADDRESS"] = spec.bind
     if dockerd_args:
         env["DINDJOBS_DOCKERD_ARGS"] = " ".join(dockerd_args)
 
@@ -253,7 +257,7 @@ def run_options(spec: WrapperSpec, facts: EngineFacts, security: str | None = No
             LABEL_SETTINGS: json.dumps(recorded_settings(spec, network), sort_keys=True),
             LABEL_SECURITY: mode,
             LABEL_NETWORK: network,
-            LABEL_URL: url_of(spec, network),
+            LABEL_URL: url_of(spec),
         },
         "HostConfig": host_config,
     }
