@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "down",
     "status",
     "logs",
+    "test",
 ]
 
 EPILOG = """\b

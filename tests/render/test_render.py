@@ -1,0 +1,181 @@
+"""render.py: JJB YAML to XML through JJB's library API; errors as file:line:col.
+
+Fixtures are data (JJB style): ``fixtures/X.yaml`` with ``X.xml`` (what ``dindjobs test``
+prints) or ``X.error`` (the one-line message, ``---``, then the full report). Adding a case
+means adding two files.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dindjobs import cli
+from dindjobs.errors import RenderError
+from dindjobs.render import check_name, error_details, render
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CASES = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
+
+
+def run(capsys, *argv):
+    code = 0
+    try:
+        cli.main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_fixture_has_an_expectation():
+    assert CASES, "no fixtures found"
+    for case in CASES:
+        has_xml = (FIXTURES / f"{case}.xml").exists()
+        has_error = (FIXTURES / f"{case}.error").exists()
+        assert has_xml != has_error, f"{case}: needs exactly one of .xml or .error"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fixture(case, monkeypatch):
+    monkeypatch.chdir(FIXTURES)  # messages show paths relative to the working directory
+    expected_xml = FIXTURES / f"{case}.xml"
+    if expected_xml.exists():
+        assert render([f"{case}.yaml"]).as_text() == expected_xml.read_text()
+        return
+    headline, _, report = (FIXTURES / f"{case}.error").read_text().partition("\n---\n")
+    with pytest.raises(RenderError) as info:
+        render([f"{case}.yaml"])
+    assert info.value.message == headline
+    assert info.value.message.startswith(f"{case}.yaml:")
+    assert (error_details(info.value) or [info.value.message]) == report.rstrip("\n").split("\n")
+
+
+def test_directory_is_walked_recursively_with_excludes(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "deep").mkdir()
+    (tmp_path / "skipme").mkdir()
+    (tmp_path / "top.yaml").write_text("- job:\n    name: top\n")
+    (tmp_path / "a" / "deep" / "inner.yml").write_text("- job:\n    name: inner\n")
+    (tmp_path / "skipme" / "x.yaml").write_text("- job:\n    name: skipped\n")
+    (tmp_path / "a" / "notes.txt").write_text("not yaml")
+    names = [i.name for i in render([tmp_path], excludes=["skipme"]).jobs]
+    assert names == ["inner", "top"]
+    assert [i.name for i in render([tmp_path], recursive=False).jobs] == ["top"]
+
+
+def test_ambient_jjb_config_is_ignored(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    ini = home / ".config" / "jenkins_jobs" / "jenkins_jobs.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text("[job_builder]\nallow_duplicates=True\n")
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(RenderError, match="Duplicate job"):
+        render([FIXTURES / "duplicate-job.yaml"])
+
+
+def test_explicit_conf_job_builder_options_apply(tmp_path):
+    conf = tmp_path / "jenkins_jobs.ini"
+    conf.write_text("[jenkins]\nurl=http://example.invalid/\nuser=u\npassword=hunter2-secret\n"
+                    "[job_builder]\nkeep_descriptions=True\n")
+    yaml_file = tmp_path / "j.yaml"
+    yaml_file.write_text("- job:\n    name: plain\n")
+    marked = render([yaml_file]).jobs[0].xml
+    kept = render([yaml_file], conf_path=conf).jobs[0].xml
+    assert "Managed by Jenkins Job Builder" in marked
+    assert "Managed by Jenkins Job Builder" not in kept
+
+
+def test_rendered_items_know_folders_depth_and_source(monkeypatch):
+    monkeypatch.chdir(FIXTURES)
+    rendered = render(["folder.yaml"])
+    folder, job = rendered.jobs
+    assert (folder.name, folder.is_folder, folder.depth, folder.parent) == ("team", True, 0, None)
+    assert (job.name, job.is_folder, job.depth, job.parent) == ("team/deploy", False, 1, "team")
+    assert job.source == "folder.yaml:7:11"  # the `name:` value
+
+
+def test_missing_path_is_a_render_error(tmp_path):
+    with pytest.raises(RenderError, match="no such file"):
+        render([tmp_path / "nope.yaml"])
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("ok-name_1 (x)", None),
+        ("a/b/c", None),
+        ("naïve", None),
+        ("a?b", "'?' is an unsafe character"),
+        ("a%b", "'%' is an unsafe character"),
+        ("..", "'..' is not an allowed name"),
+        ("a/./b", "'.' is not an allowed name"),
+        ("dot.", "cannot end with '.'"),
+        ("tab\there", "control character"),
+        (" lead", "leading or trailing spaces"),
+        ("", "empty"),
+        ("a/", "empty"),
+    ],
+)
+def test_check_name_follows_jenkins_rules(name, problem):
+    found = check_name(name, "job")
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+def test_view_names_cannot_hold_a_slash():
+    assert check_name("a/b", "job") is None
+    assert "'/' is an unsafe character" in check_name("a/b", "view")
+
+
+def test_jenkins_jobs_cli_is_never_imported():
+    code = ("import sys, dindjobs.render, dindjobs.commands.test; "
+            "bad = [m for m in sys.modules if m.startswith('jenkins_jobs.cli')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- the `dindjobs test` command ----------------------------------------------------------------
+
+
+def test_cli_test_prints_xml(capsys, clean_env, monkeypatch):
+    monkeypatch.chdir(FIXTURES)
+    code, out, err = run(capsys, "test", "template-project.yaml")
+    assert code == 0
+    assert out == (FIXTURES / "template-project.xml").read_text()
+    assert "rendered 2 jobs and 0 views" in err
+
+
+def test_cli_test_writes_config_xml_tree(capsys, clean_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(FIXTURES)
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, "test", "folder.yaml", "view.yaml", "-o", str(out_dir))
+    assert code == 0 and out == ""
+    files = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("config.xml"))
+    assert files == ["jobs/nightly/config.xml", "jobs/team/config.xml", "jobs/team/deploy/config.xml",
+                     "views/Nightly builds/config.xml"]
+    assert "<command>./deploy.sh</command>" in (out_dir / "jobs/team/deploy/config.xml").read_text()
+
+
+def test_cli_test_yaml_syntax_error_is_file_line_col_without_traceback(capsys, clean_env, monkeypatch):
+    monkeypatch.chdir(FIXTURES)
+    code, out, err = run(capsys, "test", "syntax-error.yaml")
+    assert code == 1 and out == ""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1] == "dindjobs: error: syntax-error.yaml:4:20: mapping values are not allowed here"
+    assert "      - shell: echo: this is not a mapping" in err  # the offending line is shown
+
+
+def test_cli_test_template_error_keeps_jjb_context(capsys, clean_env, monkeypatch):
+    monkeypatch.chdir(FIXTURES)
+    code, _, err = run(capsys, "test", "missing-variable.yaml")
+    assert code == 1
+    assert "missing-variable.yaml:6:3: In project 'app'" in err
+    assert err.strip().splitlines()[-1].startswith("dindjobs: error: missing-variable.yaml:4:17:")
