@@ -1,0 +1,219 @@
+"""Run the wrapper image in tests the way `dindjobs up` does.
+
+Privileged when the engine allows it; where ``--privileged`` fails with "unable to apply caps"
+(the kernel's bounding set lacks a capability Docker would grant), every capability but the
+missing ones, unconfined seccomp/AppArmor/system paths and the device rule ``a *:* rwm``.
+Host networking, named volumes with a unique prefix, the admin password bind-mounted read-only,
+and ``--bridge=none --iptables=false`` for the nested daemon so it never touches the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import socket
+import subprocess
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import docker.errors
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "dindjobs-wrapper:latest"
+PASSWORD_TARGET = "/run/secrets/jenkins-admin-password"
+NESTED_DOCKERD_ARGS = "--bridge=none --iptables=false --ip6tables=false"
+STOP_TIMEOUT = 60  # what `dindjobs up` sets; the entrypoint's shutdown fits in it
+SECURITY_OPT = ["seccomp=unconfined", "apparmor=unconfined"]
+# `--security-opt systempaths=unconfined` is a CLI spelling: the API takes empty path lists.
+UNMASKED_PATHS = {"MaskedPaths": [], "ReadonlyPaths": []}
+# include/uapi/linux/capability.h, by bit number; Docker 20.10 knows those up to AUDIT_READ.
+CAPABILITIES = (
+    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE "
+    "NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO "
+    "SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME "
+    "SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG "
+    "WAKE_ALARM BLOCK_SUSPEND AUDIT_READ"
+).split()
+
+_privileged_works: bool | None = None  # learnt once per session
+
+
+def build_image(docker_host: str, offline: bool = True) -> str:
+    """Build the wrapper image with ``dind-image/build.sh`` (cached layers make a rebuild cheap)."""
+    env = dict(os.environ, DOCKER_HOST=docker_host, OFFLINE="1" if offline else "")
+    result = subprocess.run([str(REPO / "dind-image" / "build.sh")], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"image build failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return IMAGE
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def missing_capabilities(status_path: str = "/proc/self/status") -> list[str]:
+    """Capabilities Docker would grant that this machine's bounding set lacks."""
+    for line in Path(status_path).read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            mask = int(line.split()[1], 16)
+            return [name for bit, name in enumerate(CAPABILITIES) if not mask >> bit & 1]
+    return []
+
+
+def security_config(privileged: bool) -> dict:
+    """Host-config arguments for the privileged mode or the explicit-caps mode."""
+    if privileged:
+        return {"privileged": True}
+    return {
+        "cap_add": ["ALL"],
+        "cap_drop": missing_capabilities(),
+        "security_opt": SECURITY_OPT,
+        "device_cgroup_rules": ["a *:* rwm"],
+    }
+
+
+def host_config(client, privileged: bool, **kwargs) -> dict:
+    """The full host config: networking, mounts and the security mode."""
+    config = client.api.create_host_config(network_mode="host", **security_config(privileged), **kwargs)
+    if not privileged:
+        config.update(UNMASKED_PATHS)
+    return config
+
+
+@dataclasses.dataclass
+class Wrapper:
+    """A wrapper container started for a test, and everything created with it."""
+
+    client: object
+    container: object
+    prefix: str
+    port: int
+    volumes: list[str]
+    password_file: Path
+    privileged: bool
+
+    def exec(self, cmd: list[str] | str, user: str = "jenkins") -> tuple[int, str]:
+        """Run ``cmd`` in the wrapper; exit code and combined output."""
+        result = self.container.exec_run(cmd, user=user)
+        return result.exit_code, result.output.decode(errors="replace")
+
+    def logs(self) -> str:
+        return self.container.logs().decode(errors="replace")
+
+    def wait_nested_ready(self, timeout: float = 60.0) -> float:
+        """Seconds until the nested daemon answers ``/_ping`` on its socket (polled from inside)."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            self.container.reload()
+            if self.container.status != "running":
+                raise AssertionError(f"wrapper is {self.container.status}:\n{self.logs()[-3000:]}")
+            code, out = self.exec(["curl", "-fsS", "--unix-socket", "/var/run/docker.sock", "http://localhost/_ping"])
+            if code == 0 and out.strip() == "OK":
+                return time.monotonic() - start
+            time.sleep(0.05)
+        raise AssertionError(f"nested daemon not ready within {timeout}s:\n{self.logs()[-3000:]}")
+
+    def wait_exit(self, timeout: float = 90.0) -> int:
+        return self.container.wait(timeout=timeout)["StatusCode"]
+
+    def remove(self) -> None:
+        """Remove the container and the volumes created for it (and only those)."""
+        try:
+            self.container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        for name in self.volumes:
+            try:
+                self.client.volumes.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        self.password_file.unlink(missing_ok=True)
+
+
+def run_wrapper(
+    client,
+    tmp_dir: Path,
+    *,
+    image: str = IMAGE,
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
+    password: str = "",
+    jenkins_home: str | None = None,
+    start: bool = True,
+) -> Wrapper:
+    """Create (and start) a wrapper like `dindjobs up`: privileged, else the explicit-caps mode.
+
+    ``jenkins_home``: a host directory to bind-mount instead of the Jenkins home volume.
+    """
+    global _privileged_works
+    prefix = f"djt-img-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    password = password or uuid.uuid4().hex
+    password_file = tmp_dir / f"{prefix}-admin-password"
+    # A trailing newline, as `echo > file` leaves: the entrypoint must strip it.
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    home_volume, data_volume = f"{prefix}-jenkins-home", f"{prefix}-docker-data"
+    volumes = [data_volume] if jenkins_home else [home_volume, data_volume]
+    environment = {
+        "DINDJOBS_DOCKERD_ARGS": NESTED_DOCKERD_ARGS,
+        "JENKINS_HTTP_PORT": str(port),
+        "JENKINS_HTTP_LISTEN_ADDRESS": "127.0.0.1",
+        "JENKINS_ADMIN_ID": "admin",
+        "JENKINS_ADMIN_PASSWORD_FILE": PASSWORD_TARGET,
+        **(env or {}),
+    }
+    bind_cfg = {
+        jenkins_home or home_volume: {"bind": "/var/jenkins_home", "mode": "rw"},
+        data_volume: {"bind": "/var/lib/docker", "mode": "rw"},
+        str(password_file): {"bind": PASSWORD_TARGET, "mode": "ro"},
+    }
+
+    def create(privileged: bool):
+        created = client.api.create_container(
+            image, command=command, environment=environment, host_config=host_config(client, privileged, binds=bind_cfg),
+            name=prefix, stop_timeout=STOP_TIMEOUT, labels={"org.dindjobs.test": "image"},
+        )
+        return client.containers.get(created["Id"])
+
+    privileged = _privileged_works is not False
+    container = create(privileged)
+    wrapper = Wrapper(client, container, prefix, port, volumes, password_file, privileged)
+    if not start:
+        return wrapper
+    try:
+        container.start()
+        if privileged:
+            _privileged_works = True
+    except docker.errors.APIError as exc:
+        if not privileged or "unable to apply caps" not in str(exc):
+            wrapper.remove()
+            raise
+        _privileged_works = False
+        container.remove(force=True)
+        wrapper.container = create(False)
+        wrapper.privileged = False
+        wrapper.container.start()
+    return wrapper
+
+
+def busybox_tar() -> bytes:
+    """Build context for the nested test image: Debian's static busybox on scratch."""
+    dockerfile = b'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "hello from busybox"]\n'
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("ctx/Dockerfile")
+        info.size, info.mode = len(dockerfile), 0o644
+        tar.addfile(info, io.BytesIO(dockerfile))
+        busybox = Path("/bin/busybox").resolve()
+        info = tar.gettarinfo(str(busybox), arcname="ctx/busybox")
+        info.uid = info.gid = 0
+        with busybox.open("rb") as fh:
+            tar.addfile(info, fh)
+    return buf.getvalue()
