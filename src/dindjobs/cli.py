@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "status",
     "logs",
     "test",
+    "wait",
 ]
 
 EPILOG = """\b
