@@ -223,6 +223,7 @@ class Wrapper:
         """Wait until the container is healthy (or running, without a healthcheck)."""
         deadline = time.monotonic() + timeout
         last = ""
+        first_restarts = None
         while True:
             container = self.container()
             if container is None:
@@ -231,10 +232,15 @@ class Wrapper:
             health = (state.get("Health") or {}).get("Status", "none")
             if state.get("Status") == "running" and health in ("healthy", "none"):
                 return
-            if state.get("Status") == "exited" and state.get("ExitCode") not in (None, 0):
+            restarts = int(container.attrs.get("RestartCount") or 0)
+            first_restarts = restarts if first_restarts is None else first_restarts
+            # The restart policy hides a crash loop behind "restarting"/"running": fail fast.
+            crashing = restarts - first_restarts >= 3
+            if crashing or (state.get("Status") == "exited" and state.get("ExitCode") not in (None, 0)):
                 raise WrapperError(
-                    f"wrapper {self.name} exited with code {state.get('ExitCode')}",
-                    hint=f"see `dindjobs --name {self.name} logs`",
+                    f"wrapper {self.name} {'keeps restarting' if crashing else 'exited'}: "
+                    f"last exit code {state.get('ExitCode')}",
+                    hint=f"see `dindjobs logs --name {self.name}`",
                 )
             seen = f"{state.get('Status')}/{health}"
             if seen != last:

@@ -1,8 +1,8 @@
 """Building the wrapper image through the Docker SDK (what `make image` does).
 
 ``--offline``: first ``dind-image/offline/build-base.sh`` (host-side debootstrap, cached) makes
-the base image, then ``dind-image/`` is built on top of it with ``BASE_IMAGE``. Engines without a
-bridge network build with host networking. Build output is streamed as progress.
+the base image, then ``dind-image/`` is built on top of it with ``BASE_IMAGE``, with host
+networking like ``dind-image/build.sh``. Build output is streamed as progress.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from dindjobs import __version__
 from dindjobs.errors import ConfigError, DockerEngineError
 from dindjobs.wrapper import engine_error, engine_errors
 from dindjobs.wrapper_spec import DEFAULT_IMAGE, OFFLINE_BASE_IMAGE
 
 Progress = Callable[[str], None]
 ENV_IMAGE_DIR = "DINDJOBS_IMAGE_DIR"
+ENV_OFFLINE_BASE = "DINDJOBS_OFFLINE_BASE"
 BASE_SCRIPT = Path("offline") / "build-base.sh"
 
 
@@ -47,14 +49,16 @@ def image_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
-def build_offline_base(directory: Path, progress: Progress, run: Callable[..., subprocess.Popen] = subprocess.Popen) -> None:
-    """Run ``offline/build-base.sh`` (it caches: a no-op when the base image is up to date)."""
+def build_offline_base(directory: Path, base: str, progress: Progress) -> None:
+    """Run ``offline/build-base.sh`` to make ``base`` (it caches: quick when the base is up to date)."""
     script = directory / BASE_SCRIPT
     if not script.is_file():
         raise ConfigError(f"{script} does not exist", hint="the offline base needs the image's build-base.sh")
-    progress(f"building the offline base image with {script}")
-    process = run([str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(directory.parent),
-                  text=True, errors="replace")
+    progress(f"building the offline base image {base} with {script}")
+    process = subprocess.Popen(
+        [str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(directory.parent),
+        env={**os.environ, "DINDJOBS_OFFLINE_BASE": base}, text=True, errors="replace",
+    )
     last = ""
     assert process.stdout is not None
     for line in process.stdout:
@@ -75,16 +79,21 @@ def build_image(
     offline: bool = False,
     progress: Progress = lambda _: None,
 ) -> ImageResult:
-    """Build ``directory`` (the dind-image context) as ``tag``; ``base`` sets ``BASE_IMAGE``."""
+    """Build ``directory`` (the dind-image context) as ``tag``; ``base`` sets ``BASE_IMAGE``.
+
+    Same inputs as ``dind-image/build.sh``: version and revision build args, host networking
+    (apt inside the build must work on engines started with ``--bridge=none``).
+    """
     if offline:
-        build_offline_base(directory, progress)
-        base = base or OFFLINE_BASE_IMAGE
-    buildargs = {"BASE_IMAGE": base} if base else {}
+        base = base or os.environ.get(ENV_OFFLINE_BASE) or OFFLINE_BASE_IMAGE
+        build_offline_base(directory, base, progress)
+    buildargs = {"DINDJOBS_VERSION": __version__, "VCS_REF": _revision(directory)}
+    if base:
+        buildargs["BASE_IMAGE"] = base
     with engine_errors():
-        has_bridge = bool(client.networks.list(names=["bridge"]))
         stream = client.api.build(
             path=str(directory), tag=tag, buildargs=buildargs, rm=True, forcerm=True, decode=True,
-            network_mode=None if has_bridge else "host",
+            network_mode="host",
         )
         image_id = _follow_build(stream, progress)
     if not image_id:
@@ -95,6 +104,16 @@ def build_image(
                 raise engine_error(exc) from None
     progress(f"built {tag} ({image_id[:19]})")
     return ImageResult(tag, image_id, base)
+
+
+def _revision(directory: Path) -> str:
+    """The checkout's short commit, as the image's revision label; ``unknown`` outside git."""
+    try:
+        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
 
 
 def _follow_build(stream: Iterable[dict], progress: Progress) -> str | None:

@@ -28,6 +28,9 @@ class FakeContainer:
     def __init__(self, engine: FakeEngine, cid: str, name: str, body: dict) -> None:
         self.engine, self.id, self.name, self.body = engine, cid, name, body
         self.status = "created"
+        self.health: str | None = None
+        self.restart_count = 0
+        self.crash_looping = False  # each look at the state sees one more restart
         self.stop_calls: list[int] = []
         self.exec_results: dict[tuple, tuple[int, bytes]] = {}
 
@@ -37,8 +40,13 @@ class FakeContainer:
 
     @property
     def attrs(self) -> dict:
-        return {"State": {"Status": self.status, "ExitCode": 0}, "Image": self.engine.image_ids[self.body["Image"]],
-                "Config": {"Image": self.body["Image"], "Labels": self.labels}, "RestartCount": 0}
+        if self.crash_looping:
+            self.status, self.restart_count = "restarting", self.restart_count + 1
+        state = {"Status": self.status, "ExitCode": 1 if self.restart_count else 0}
+        if self.health:
+            state["Health"] = {"Status": self.health}
+        return {"State": state, "Image": self.engine.image_ids[self.body["Image"]],
+                "Config": {"Image": self.body["Image"], "Labels": self.labels}, "RestartCount": self.restart_count}
 
     def start(self) -> None:
         self.engine.api.start(self.id)

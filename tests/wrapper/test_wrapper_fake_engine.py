@@ -156,6 +156,26 @@ def test_wrapper_api_for_other_modules():
         wrapper.exec(["true"])
 
 
+def test_wait_healthy_follows_health_and_stops_at_a_crash_loop():
+    engine = FakeEngine()
+    up(engine, spec(), FACTS)
+    container = engine.containers_by_name["dj"]
+    wrapper = Wrapper(engine, "dj")
+    seen = []
+    container.health = "starting"
+
+    def progress(message):
+        seen.append(message)
+        container.health = "healthy"  # healthy on the next look
+
+    wrapper.wait_healthy(5, progress=progress, interval=0)
+    assert seen == ["wrapper dj: running/starting"]
+
+    container.health, container.crash_looping = "unhealthy", True
+    with pytest.raises(WrapperError, match="keeps restarting: last exit code 1"):
+        wrapper.wait_healthy(5, interval=0)
+
+
 # --- engine errors ---------------------------------------------------------------------------
 
 

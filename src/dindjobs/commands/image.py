@@ -16,8 +16,10 @@ from dindjobs.wrapper_spec import DEFAULT_IMAGE
 @click.command("image")
 @click.option("--offline", is_flag=True,
               help="Build the base from Debian packages first (dind-image/offline/build-base.sh), no registry needed.")
-@click.option("--base", help="Base image (the Dockerfile's BASE_IMAGE); default: the Dockerfile's pinned Jenkins LTS.")
-@click.option("--tag", default=DEFAULT_IMAGE, show_default=True, help="Tag of the built image.")
+@click.option("--base", help="Base image (the Dockerfile's BASE_IMAGE). Default: the pinned Jenkins LTS, or with "
+              "--offline dindjobs-offline-base:trixie (env DINDJOBS_OFFLINE_BASE).")
+@click.option("--tag", envvar="DINDJOBS_IMAGE", default=DEFAULT_IMAGE, show_default=True,
+              help="Tag of the built image. Env: DINDJOBS_IMAGE.")
 @click.option("--context", "context_dir", type=click.Path(file_okay=False, exists=True),
               help="The image directory (default: dind-image/ of this checkout; env DINDJOBS_IMAGE_DIR).")
 @json_option

@@ -16,7 +16,8 @@ from dindjobs.wrapper_spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NET
 
 @click.command("up")
 @click.option("--name", help="Wrapper name (container and volume prefix); overrides the global --name.")
-@click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="Wrapper image.")
+@click.option("--image", envvar="DINDJOBS_IMAGE", default=DEFAULT_IMAGE, show_default=True,
+              help="Wrapper image. Env: DINDJOBS_IMAGE.")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Jenkins HTTP port on this machine.")
 @click.option("--bind", default=DEFAULT_BIND, show_default=True, help="Address Jenkins is reachable on: the published port (bridge) or its listen address (host networking).")
 @click.option("--network", type=click.Choice(NETWORK_MODES), default="auto", show_default=True,
