@@ -362,6 +362,11 @@ class Jenkins:
             raise JenkinsAPIError(f"Jenkins queued job {job!r} but sent no queue item location")
         return int(location.rstrip("/").rsplit("/", 1)[-1])
 
+    def job_info(self, job: str, tree: str | None = None) -> dict:
+        """A job's JSON (``api/json``), restricted to ``tree`` when given (e.g. ``lastBuild[number]``)."""
+        query = f"?tree={quote(tree, safe='[],')}" if tree else ""
+        return self.get_json(self._job_path(job, f"api/json{query}"), what=f"job {job!r}")
+
     def queue_item(self, queue_id: int) -> dict:
         """A queue item: ``why`` while waiting, ``executable`` once started, ``cancelled`` if so."""
         return self.get_json(f"queue/item/{int(queue_id)}/api/json", what=f"queue item {queue_id}")

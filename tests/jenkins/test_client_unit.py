@@ -7,6 +7,8 @@ in test_client_standin.py.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import requests
 from requests.adapters import BaseAdapter
 
@@ -152,3 +154,23 @@ def test_a_failed_500_push_is_an_api_error_not_an_auth_error():
         client.update_job("j", "<bad")
     except JenkinsAPIError as exc:
         assert not isinstance(exc, JenkinsAuthError) and "rejected the XML" in exc.message
+
+
+def test_job_info_asks_the_job_api_with_an_encoded_tree():
+    client, adapter = client_with([(200, b'{"lastBuild": {"number": 7}}', {})])
+    info = client.job_info("images/build hello", tree="lastBuild[number]")
+    assert info == {"lastBuild": {"number": 7}}
+    (method, url), = adapter.seen
+    path, query = url.split("?", 1)
+    assert (method, path) == ("GET", "http://127.0.0.1:9/job/images/job/build%20hello/api/json")
+    assert parse_qs(query) == {"tree": ["lastBuild[number]"]}
+
+
+def test_job_info_404_names_the_job():
+    client, _ = client_with([(404, b"", {})])
+    try:
+        client.job_info("images/nope")
+    except JenkinsNotFoundError as exc:
+        assert "images/nope" in exc.message
+    else:
+        raise AssertionError("a missing job must raise JenkinsNotFoundError")
