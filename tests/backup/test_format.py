@@ -1,0 +1,193 @@
+"""The archive format on its own: round trip, manifest, and rejection of damaged archives."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from dindjobs import backup_format as fmt
+from dindjobs.errors import BackupError
+
+COMPRESSIONS = [".tar.gz", pytest.param(".tar.zst", marks=pytest.mark.skipif(
+    not fmt.zstd_available(), reason="zstandard is not installed"))]
+BIG = os.urandom(3 * fmt.CHUNK + 123)  # spans several chunks, not block-aligned
+
+
+def volume_tar(top: str = "jenkins_home", extra: list[tarfile.TarInfo] | None = None) -> bytes:
+    """A tar stream shaped like the engine's archive of a volume: top dir first, owned by 1000."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        def add(name, kind=tarfile.REGTYPE, data=b"", mode=0o644, uid=1000, **kw):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid, info.mtime = kind, mode, uid, uid, 1_700_000_000
+            for key, value in kw.items():
+                setattr(info, key, value)
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+        add(top, tarfile.DIRTYPE, mode=0o755)
+        add(f"{top}/jobs", tarfile.DIRTYPE, mode=0o755)
+        add(f"{top}/jobs/a/config.xml", data=b"<project/>\n")
+        add(f"{top}/big.bin", data=BIG, mode=0o600)
+        add(f"{top}/empty", data=b"")
+        add(f"{top}/link", tarfile.SYMTYPE, linkname="jobs/a/config.xml")
+        add(f"{top}/hard", tarfile.LNKTYPE, linkname=f"{top}/empty")
+        add(f"{top}/whiteout", tarfile.CHRTYPE, uid=0, devmajor=0, devminor=0)
+        add(f"{top}/" + "long/" * 30 + "name.txt", data="ünïcode ✓".encode())
+        for info in extra or []:
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def chunks(data: bytes, size: int = 7000):
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def write_archive(path, volumes=(("jenkins-home", "/var/jenkins_home"),), meta=None):
+    with fmt.ArchiveWriter(path) as writer:
+        for role, mount in volumes:
+            writer.add_volume(role, mount, chunks(volume_tar(mount.rsplit("/", 1)[1])))
+        return writer.commit(meta or {"image": "dindjobs-wrapper:latest"})
+
+
+def members(data: bytes) -> list[tuple]:
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        for m in tar:
+            content = tar.extractfile(m).read() if m.isreg() else None
+            out.append((m.name, m.type, m.mode, m.uid, m.gid, m.linkname, m.devmajor, m.devminor, content))
+    return out
+
+
+@pytest.mark.parametrize("suffix", COMPRESSIONS)
+def test_round_trip_keeps_every_member_owner_mode_and_byte(tmp_path, suffix):
+    path = tmp_path / f"b{suffix}"
+    manifest = write_archive(path, volumes=(("jenkins-home", "/var/jenkins_home"), ("docker-data", "/var/lib/docker")))
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    assert fmt.verify(path) == manifest
+    replay = fmt.Replay(path, manifest)
+    try:
+        home = b"".join(replay.volume("jenkins_home"))
+        docker = b"".join(replay.volume("docker"))
+    finally:
+        replay.close()
+    assert members(home) == members(volume_tar("jenkins_home"))
+    assert members(docker) == members(volume_tar("docker"))
+
+
+def test_manifest_lists_files_with_sizes_and_sha256(tmp_path):
+    manifest = write_archive(tmp_path / "b.tar.gz", meta={"image": "img:1", "wrapper": {"name": "w"}})
+    assert manifest["format"] == "dindjobs-backup" and manifest["format_version"] == 1
+    assert manifest["image"] == "img:1" and manifest["dindjobs_version"] and manifest["created"].endswith("+00:00")
+    files = {f["path"]: f for f in manifest["files"]}
+    big = files["jenkins_home/big.bin"]
+    assert big["size"] == len(BIG) and big["sha256"] == hashlib.sha256(BIG).hexdigest()
+    assert big["uid"] == 1000 and big["mode"] & 0o777 == 0o600
+    assert files["jenkins_home/link"] == {**files["jenkins_home/link"], "type": "symlink", "link": "jobs/a/config.xml"}
+    assert files["jenkins_home/whiteout"]["dev"] == [0, 0]
+    assert manifest["volumes"][0]["entries"] == len(files)
+    # The manifest is the last member, readable on its own with plain tar tools.
+    with tarfile.open(tmp_path / "b.tar.gz") as tar:
+        names = tar.getnames()
+        assert names[-1] == "manifest.json"
+        assert json.load(tar.extractfile("manifest.json")) == manifest
+
+
+@pytest.mark.parametrize("suffix", COMPRESSIONS)
+@pytest.mark.parametrize("keep", [0.0, 0.3, 0.9, 0.999])
+def test_truncated_archive_is_rejected(tmp_path, suffix, keep):
+    path = tmp_path / f"b{suffix}"
+    write_archive(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+    with pytest.raises(BackupError, match="corrupt or truncated|not a dindjobs backup"):
+        fmt.verify(path)
+
+
+@pytest.mark.parametrize("suffix", COMPRESSIONS)
+def test_flipped_byte_in_compressed_data_is_rejected(tmp_path, suffix):
+    path = tmp_path / f"b{suffix}"
+    write_archive(path)
+    data = bytearray(path.read_bytes())
+    for offset in (len(data) // 3, len(data) // 2, len(data) - 20):
+        damaged = bytearray(data)
+        damaged[offset] ^= 0x01
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(BackupError, match="corrupt or truncated"):
+            fmt.verify(path)
+
+
+def test_flipped_byte_inside_a_file_is_caught_by_its_checksum(tmp_path):
+    path = tmp_path / "b.tar.gz"
+    write_archive(path)
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    at = raw.index(b"<project/>")
+    raw[at + 1] ^= 0x20  # well-formed gzip and tar, wrong content
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(BackupError, match=r"jenkins_home/jobs/a/config.xml: checksum mismatch"):
+        fmt.verify(path)
+
+
+def test_missing_member_and_missing_manifest_are_rejected(tmp_path):
+    path = tmp_path / "b.tar.gz"
+    write_archive(path)
+    with tarfile.open(path) as tar:
+        kept = [(m, tar.extractfile(m).read() if m.isreg() else None) for m in tar]
+
+    def rewrite(selected):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for m, data in selected:
+                tar.addfile(m, io.BytesIO(data) if data is not None else None)
+        path.write_bytes(gzip.compress(buf.getvalue()))
+
+    rewrite([k for k in kept if k[0].name != "jenkins_home/empty"])
+    with pytest.raises(BackupError, match="corrupt or truncated"):
+        fmt.verify(path)
+    rewrite(kept[:-1])
+    with pytest.raises(BackupError, match="no manifest"):
+        fmt.verify(path)
+
+
+def test_member_outside_the_volume_is_refused(tmp_path):
+    evil = tarfile.TarInfo("jenkins_home/../../etc/passwd")
+    with pytest.raises(BackupError, match="outside jenkins_home"):
+        with fmt.ArchiveWriter(tmp_path / "b.tar.gz") as writer:
+            writer.add_volume("jenkins-home", "/var/jenkins_home", chunks(volume_tar(extra=[evil])))
+    assert list(tmp_path.iterdir()) == []  # the failed backup left nothing behind
+
+
+def test_failure_midway_leaves_no_archive(tmp_path):
+    def broken():
+        yield volume_tar()[:20000]
+        raise OSError("connection reset by the engine")
+
+    with pytest.raises(OSError):
+        with fmt.ArchiveWriter(tmp_path / "b.tar.gz") as writer:
+            writer.add_volume("jenkins-home", "/var/jenkins_home", broken())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_names_and_compression(tmp_path):
+    assert fmt.compression_of(tmp_path / "x.tar.gz") == "gz"
+    with pytest.raises(BackupError, match="must end in"):
+        fmt.compression_of(tmp_path / "x.zip")
+    (tmp_path / "x.tar.gz").write_bytes(b"PK\x03\x04 not a tarball")
+    with pytest.raises(BackupError, match="not a dindjobs backup"):
+        fmt.verify(tmp_path / "x.tar.gz")
+
+
+def test_meter_reports_bytes_and_rate():
+    now = [0.0]
+    lines = []
+    meter = fmt.Meter("home", lines.append, interval=1.0, clock=lambda: now[0])
+    meter.add(2**20)
+    now[0] = 2.0
+    meter.add(3 * 2**20)
+    assert lines == ["home: 0 entries, 4.0 MiB at 2.0 MiB/s"]
