@@ -33,8 +33,9 @@ lint: $(STAMP)
 	@scripts="$$(git ls-files '*.sh' '.ci/run' 'dind-image/*' | xargs -r grep -l '^#!.*sh' 2>/dev/null)"; \
 	  if [ -n "$$scripts" ]; then echo "shellcheck $$scripts" | tr '\n' ' '; echo; shellcheck $$scripts; fi
 
+# One build path: `dindjobs image` (Docker SDK), same inputs as dind-image/build.sh; OFFLINE=0 = online.
 image: $(STAMP)
-	@echo "make image: not yet (see issue 4)"
+	$(BIN)/dindjobs image $(if $(filter-out 0,$(OFFLINE)),--offline)
 
 demo: $(STAMP)
 	@echo "make demo: not yet (see issue 7)"

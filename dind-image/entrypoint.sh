@@ -281,9 +281,10 @@ wait_for_dockerd() {
     done
 }
 
-# Seconds since an $EPOCHREALTIME value, as "S.s" (bash has no floating point; no fork).
+# Seconds from an $EPOCHREALTIME value to now (or to $2), as "S.s"; bash has no floating point.
 elapsed() {
-    local now=${EPOCHREALTIME/[.,]/} then=${1/[.,]/} d
+    local now=${2:-$EPOCHREALTIME} then=${1/[.,]/} d
+    now=${now/[.,]/}
     d=$(((10#$now - 10#$then) / 100000))
     printf '%d.%d' $((d / 10)) $((d % 10))
 }
@@ -343,29 +344,30 @@ supervise() {
     while :; do
         finished=""
         rc=0
+        # `wait -n -p` unsets `finished` when a signal interrupts it.
         wait -n -p finished "$JENKINS_PID" "$DOCKERD_PID" || rc=$?
         if [ -n "$STOP_SIGNAL" ]; then
             log "SIG$STOP_SIGNAL: stopping $JENKINS_NAME, then dockerd"
             trap '' TERM INT
             # `wait -n` may have collected a child that ended at the same time: use its status.
-            if [ "$finished" = "$JENKINS_PID" ]; then
+            if [ "${finished:-}" = "$JENKINS_PID" ]; then
                 jenkins_rc=$rc
                 log "$JENKINS_NAME ended with status $rc"
             else
                 stop_child "$JENKINS_NAME" "$JENKINS_PID" "$JENKINS_STOP_GRACE"
                 jenkins_rc=$CHILD_RC
             fi
-            [ "$finished" = "$DOCKERD_PID" ] || stop_child dockerd "$DOCKERD_PID" "$DOCKERD_STOP_GRACE"
+            [ "${finished:-}" = "$DOCKERD_PID" ] || stop_child dockerd "$DOCKERD_PID" "$DOCKERD_STOP_GRACE"
             # Jenkins ending because we signalled it (143/130) is a clean stop.
             case "$jenkins_rc" in 0 | 130 | 143) exit 0 ;; *) exit "$jenkins_rc" ;; esac
         fi
-        if [ "$finished" = "$JENKINS_PID" ]; then
+        if [ "${finished:-}" = "$JENKINS_PID" ]; then
             log "$JENKINS_NAME ended with status $rc: stopping dockerd"
             trap '' TERM INT
             stop_child dockerd "$DOCKERD_PID" "$DOCKERD_STOP_GRACE"
             exit "$rc"
         fi
-        if [ "$finished" = "$DOCKERD_PID" ]; then
+        if [ "${finished:-}" = "$DOCKERD_PID" ]; then
             log "error: dockerd ended unexpectedly with status $rc: stopping $JENKINS_NAME"
             trap '' TERM INT
             dockerd_log_tail 20

@@ -67,10 +67,17 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def jenkins_pid(w: Wrapper) -> int:
-    code, out = w.exec(["pgrep", "-f", "dindjobs.standin"], user="root")
-    assert code == 0, f"no Jenkins stand-in process:\n{w.logs()[-2000:]}"
-    return int(out.split()[0])
+def jenkins_pid(w: Wrapper, timeout: float = 30) -> int:
+    """PID of the Jenkins stand-in, which starts just after the nested daemon is ready."""
+
+    def pid():
+        code, out = w.exec(["pgrep", "-f", "dindjobs.standin"], user="root")
+        return int(out.split()[0]) if code == 0 else None
+
+    try:
+        return wait_for(pid, timeout, "the Jenkins stand-in process", interval=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{w.logs()[-2000:]}") from None
 
 
 # --- the nested daemon ---------------------------------------------------------------------

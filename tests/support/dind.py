@@ -124,10 +124,11 @@ class Wrapper:
 
     def remove(self) -> None:
         """Remove the container and the volumes created for it (and only those)."""
-        try:
-            self.container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
+        if self.container is not None:
+            try:
+                self.container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
         for name in self.volumes:
             try:
                 self.client.volumes.get(name).remove(force=True)
@@ -183,8 +184,12 @@ def run_wrapper(
         return client.containers.get(created["Id"])
 
     privileged = _privileged_works is not False
-    container = create(privileged)
-    wrapper = Wrapper(client, container, prefix, port, volumes, password_file, privileged)
+    wrapper = Wrapper(client, None, prefix, port, volumes, password_file, privileged)
+    try:
+        wrapper.container = container = create(privileged)
+    except docker.errors.APIError:
+        wrapper.remove()  # named volumes may exist already
+        raise
     if not start:
         return wrapper
     try:
