@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "logs",
     "test",
     "wait",
+    "standin",
 ]
 
 EPILOG = """\b
