@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from support.engine import Engine, find_engine, start_private_engine  # noqa: E402
 
+pytest_plugins = ["support.standin_fixtures"]
+
 BUSYBOX_STATIC = Path("/bin/busybox")
 REQUIRE_DOCKER = os.environ.get("DINDJOBS_REQUIRE_DOCKER") == "1"
 
