@@ -77,6 +77,9 @@ def up(client: docker.DockerClient, spec: WrapperSpec, facts: EngineFacts | None
     if network == "host" and spec.network == "auto":
         notes.append("the engine has no bridge network: using host networking, with the nested "
                      "daemon's bridge and iptables turned off")
+    if not facts.local and spec.password_file is not None:
+        notes.append(f"the engine is remote: the password file {spec.password_file} is bind-mounted "
+                     "from the engine's host, so it must exist there at that path")
     if network == "host" and facts.local and _port_answers(spec.port):
         raise WrapperError(f"port {spec.port} on 127.0.0.1 is already in use", hint="choose another --port")
     volumes = _ensure_volumes(client, spec.name, progress)
