@@ -42,11 +42,13 @@ _privileged_works: bool | None = None  # learnt once per session
 
 
 def build_image(docker_host: str, offline: bool = True) -> str:
-    """Build the wrapper image with ``dind-image/build.sh`` (cached layers make a rebuild cheap)."""
-    env = dict(os.environ, DOCKER_HOST=docker_host, OFFLINE="1" if offline else "")
-    result = subprocess.run([str(REPO / "dind-image" / "build.sh")], env=env, capture_output=True, text=True)
+    """Build the wrapper image the way users do, ``make image [OFFLINE=1]`` (cached layers make
+    a rebuild with unchanged inputs take seconds)."""
+    env = dict(os.environ, DOCKER_HOST=docker_host)
+    command = ["make", "-s", "image", f"OFFLINE={1 if offline else 0}"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"image build failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"make image failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return IMAGE
 
 
