@@ -21,22 +21,15 @@ from pathlib import Path
 
 import docker.errors
 
+from dindjobs.wrapper_spec import CAPABILITIES, host_capabilities, security_host_config
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "dindjobs-wrapper:latest"
 PASSWORD_TARGET = "/run/secrets/jenkins-admin-password"
 NESTED_DOCKERD_ARGS = "--bridge=none --iptables=false --ip6tables=false"
 STOP_TIMEOUT = 60  # what `dindjobs up` sets; the entrypoint's shutdown fits in it
-SECURITY_OPT = ["seccomp=unconfined", "apparmor=unconfined"]
-# `--security-opt systempaths=unconfined` is a CLI spelling: the API takes empty path lists.
-UNMASKED_PATHS = {"MaskedPaths": [], "ReadonlyPaths": []}
-# include/uapi/linux/capability.h, by bit number; Docker 20.10 knows those up to AUDIT_READ.
-CAPABILITIES = (
-    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE "
-    "NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO "
-    "SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME "
-    "SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG "
-    "WAKE_ALARM BLOCK_SUSPEND AUDIT_READ"
-).split()
+# Capabilities by bit number up to CAP_AUDIT_READ: those Docker 20.10 knows by name.
+KNOWN_TO_OLD_ENGINES = CAPABILITIES[:38]
 
 _privileged_works: bool | None = None  # learnt once per session
 
@@ -59,32 +52,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def missing_capabilities(status_path: str = "/proc/self/status") -> list[str]:
-    """Capabilities Docker would grant that this machine's bounding set lacks."""
-    for line in Path(status_path).read_text().splitlines():
-        if line.startswith("CapBnd:"):
-            mask = int(line.split()[1], 16)
-            return [name for bit, name in enumerate(CAPABILITIES) if not mask >> bit & 1]
-    return []
-
-
 def security_config(privileged: bool) -> dict:
-    """Host-config arguments for the privileged mode or the explicit-caps mode."""
+    """HostConfig fields (Engine API names) of `dindjobs up`'s privileged or caps mode.
+
+    The caps mode is up's own fragment with one difference in spelling: "ALL" minus what the
+    bounding set lacks, instead of the list of present capabilities, because an older engine
+    rejects names it does not know (CAP_BPF on 20.10). Both give the same set.
+    """
     if privileged:
-        return {"privileged": True}
-    return {
-        "cap_add": ["ALL"],
-        "cap_drop": missing_capabilities(),
-        "security_opt": SECURITY_OPT,
-        "device_cgroup_rules": ["a *:* rwm"],
-    }
+        return security_host_config("privileged")
+    present = set(host_capabilities())
+    config = security_host_config("caps")
+    config["CapAdd"] = ["ALL"]
+    config["CapDrop"] = [name for name in KNOWN_TO_OLD_ENGINES if f"CAP_{name}" not in present]
+    return config
 
 
 def host_config(client, privileged: bool, **kwargs) -> dict:
-    """The full host config: networking, mounts and the security mode."""
-    config = client.api.create_host_config(network_mode="host", **security_config(privileged), **kwargs)
-    if not privileged:
-        config.update(UNMASKED_PATHS)
+    """The full host config: host networking, mounts and the security mode."""
+    config = client.api.create_host_config(network_mode="host", **kwargs)
+    config.update(security_config(privileged))
     return config
 
 
