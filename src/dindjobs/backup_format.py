@@ -176,7 +176,7 @@ def _compressor(raw: BinaryIO, compression: str) -> BinaryIO:
 
         return zstandard.ZstdCompressor(level=3, write_checksum=True).stream_writer(raw, closefd=False)
     # Level 6 (gzip's default) was measured slower than the disk; 3 keeps most of the ratio.
-    return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0)
+    return gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=3, mtime=0)  # no name in the header
 
 
 def _decompressor(raw: BinaryIO, path: Path) -> BinaryIO:
@@ -187,10 +187,41 @@ def _decompressor(raw: BinaryIO, path: Path) -> BinaryIO:
     if magic == ZSTD_MAGIC:
         if not zstd_available():
             raise BackupError(f"{path} is zstd-compressed and the zstandard module is missing", hint="pip install zstandard")
+        return _ZstdReader(raw)
+    raise BackupError(f"{path} is not a dindjobs backup (neither gzip nor zstd data)")
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd decoding that notices a truncated frame (zstandard's stream_reader just ends)."""
+
+    FEED = 4096  # compressed bytes per step: bounds one step's output (zstd's worst ratio is ~32768)
+
+    def __init__(self, raw: BinaryIO) -> None:
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
-    raise BackupError(f"{path} is not a dindjobs backup (neither gzip nor zstd data)")
+        self._raw = raw
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            data = self._raw.read(self.FEED)
+            if not data:
+                if not self._obj.eof:
+                    raise EOFError("the zstd frame is truncated")
+                return 0
+            if self._obj.eof:
+                raise ValueError("data after the end of the zstd frame")
+            self._buffer = self._obj.decompress(data)
+            if self._obj.eof and self._obj.unused_data:
+                raise ValueError("data after the end of the zstd frame")
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
 
 
 class ArchiveWriter:
@@ -344,11 +375,24 @@ def verify(path: Path, progress: Progress = lambda _: None) -> dict[str, Any]:
                 entry["sha256"] = _copy(tar.extractfile(info), info.size, lambda _: None, meter)
             meter.files += 1
             seen.append(entry)
+        if manifest is not None:
+            _drain(path, tar)
     if manifest is None:
         raise _corrupt(path, "no manifest at the end (the archive is incomplete)")
     _compare(path, manifest, seen)
     progress(meter.line())
     return manifest
+
+
+def _drain(path: Path, tar: tarfile.TarFile) -> None:
+    """Read to the end of the compressed stream, so its own checksum (gzip CRC-32, zstd XXH64)
+    is checked: tarfile stops at the first non-header block and would never see damage past it."""
+    while True:
+        rest = tar.fileobj.read(CHUNK)
+        if not rest:
+            return
+        if rest.count(0) != len(rest):
+            raise _corrupt(path, "data after the end of the archive")
 
 
 def _load_json(path: Path, data: bytes) -> Any:
