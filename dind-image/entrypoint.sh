@@ -221,10 +221,7 @@ prepare_admin_secret() {
 # PID may belong to another process, and dockerd or its containerd would refuse to start or wait.
 # A new container start guarantees no old daemon runs, so all of it can go.
 clean_stale_state() {
-    local f
-    for f in /run/docker*.pid /var/run/docker*.pid /run/containerd*.pid /var/run/containerd*.pid; do
-        [ -e "$f" ] && rm -f "$f"
-    done
+    rm -f /run/docker*.pid /var/run/docker*.pid /run/containerd*.pid /var/run/containerd*.pid
     rm -rf "$DOCKER_EXEC_ROOT" "$DOCKER_SOCK" /run/containerd
 }
 
@@ -291,10 +288,12 @@ elapsed() {
 
 # --- 5. Jenkins ----------------------------------------------------------------------------
 
+# No arguments or `--options` mean Jenkins (jenkins.sh's convention); anything else is a command.
+wants_jenkins() { [ $# -eq 0 ] || [[ "$1" == --* ]]; }
+
 start_jenkins() {
     local cmd=("$@")
-    if [ ${#cmd[@]} -eq 0 ] || [[ "${cmd[0]}" == --* ]]; then
-        prepare_admin_secret
+    if wants_jenkins "$@"; then
         # For jenkins.war (the stand-in reads the variables itself). User options come last and win.
         local opts="--httpPort=${JENKINS_HTTP_PORT:-8080}"
         [ -z "${JENKINS_HTTP_LISTEN_ADDRESS:-}" ] || opts+=" --httpListenAddress=$JENKINS_HTTP_LISTEN_ADDRESS"
@@ -379,6 +378,8 @@ supervise() {
 
 main() {
     [ "$(id -u)" = 0 ] || die "the entrypoint must run as root (it starts dockerd, then drops to $JENKINS_USER)"
+    # The secret first: a missing password should fail before anything starts.
+    if wants_jenkins "$@"; then prepare_admin_secret; fi
     prepare_environment
     clean_stale_state
     start_dockerd

@@ -218,6 +218,14 @@ def test_a_command_runs_instead_of_jenkins_and_its_status_propagates(make_wrappe
     assert "2375" in lines[1].split()
 
 
+def test_jenkins_does_not_start_without_an_admin_password(make_wrapper):
+    w = make_wrapper(env={"JENKINS_ADMIN_PASSWORD_FILE": "/run/secrets/none-here"})
+    assert w.wait_exit(timeout=60) == 1
+    logs = w.logs()
+    assert "the admin password file /run/secrets/none-here is missing or empty" in logs
+    assert "starting dockerd" not in logs
+
+
 def test_plain_tcp_is_refused(make_wrapper):
     w = make_wrapper(env={"DINDJOBS_DOCKERD_ARGS": f"--host=tcp://127.0.0.1:{free_port()}"})
     assert w.wait_exit(timeout=60) == 1
