@@ -38,13 +38,15 @@ class Bean:
 class Raw(Bean):
     """An ad-hoc bean: a class name and fixed properties (all visibility ``visibility``)."""
 
-    def __init__(self, java_class: str | None, visibility: int = 1, **values: Any) -> None:
+    def __init__(self, java_class: str | None, visibility: int = 1, inline: Iterable[str] = (),
+                 **values: Any) -> None:
         self.java_class = java_class
         self._values = values
         self._visibility = visibility
+        self._inline = frozenset(inline)
 
     def props(self, ctx: Any) -> Iterable[Prop]:
-        return [Prop(k, v, self._visibility) for k, v in self._values.items()]
+        return [Prop(k, v, self._visibility, k in self._inline) for k, v in self._values.items()]
 
 
 class BadQuery(ValueError):

@@ -187,7 +187,7 @@ class StandIn:
     def _listen(self) -> None:
         self._server = Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
-        self._serve_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._serve_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                               name="standin-http", daemon=True)
         self._serve_thread.start()
         log.info("listening on %s", self.url)
@@ -288,6 +288,8 @@ class StandIn:
             with model.lock:
                 r = routes.dispatch(self, model, req)
         except HttpError as exc:
+            if isinstance(exc, JettyError):
+                exc.uri = req.raw_path
             r = exc.response()
         except Exception:  # noqa: BLE001 - Jenkins turns any uncaught exception into the Oops page
             log.exception("uncaught exception on %s %s", req.method, req.raw_path)

@@ -162,6 +162,7 @@ class Job(Item):
         self.runs: dict[int, Run] = {}
         self.next_build_number = 1
         self.queue_item: Any = None  # set by the queue while an item for this job waits
+        self.deleted = False  # a build still running after its job's deletion must not write
 
     # -- build history ------------------------------------------------------------------------
     def load_runs(self) -> None:

@@ -168,6 +168,7 @@ class Jenkins(ItemGroup, Bean):
         jobs = [item] if isinstance(item, Job) else [i for i in item.walk() if isinstance(i, Job)]
         for job in jobs:
             if isinstance(job, Job):
+                job.deleted = True
                 self.queue.cancel_job(job)
                 for run in job.running():
                     run.abort(by)

@@ -116,12 +116,13 @@ class JettyError(HttpError):
         self.status = status
         self.message = message
         self.extra = headers or []
+        self.uri = "/"
 
     def response(self) -> Response:
         m = escape(self.message)
         doc = (f"<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=utf-8\"/>\n"
                f"<title>Error {self.status} {m}</title>\n</head>\n<body><h2>HTTP ERROR {self.status} {m}</h2>\n"
-               f"<table>\n<tr><th>URI:</th><td>/</td></tr>\n<tr><th>STATUS:</th><td>{self.status}</td></tr>\n"
+               f"<table>\n<tr><th>URI:</th><td>{escape(self.uri)}</td></tr>\n<tr><th>STATUS:</th><td>{self.status}</td></tr>\n"
                f"<tr><th>MESSAGE:</th><td>{m}</td></tr>\n</table>\n</body>\n</html>\n")
         return Response(self.status, doc.encode("utf-8"), HTML, list(self.extra), kind="none")
 

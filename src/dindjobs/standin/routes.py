@@ -77,6 +77,8 @@ def dispatch(app: Any, model: Jenkins, req: Request) -> Response:
         return page("Sign in", "<form method='post' action='j_spring_security_check'></form>")
     if head in ("quietDown", "cancelQuietDown", "safeRestart", "restart") and not rest:
         return admin_route(app, model, req, head)
+    if head == "computer":
+        return computer_route(model, req, rest)
     if head == "pluginManager" and rest[:1] == ["api"]:
         check(model, req, "Overall/SystemRead")
         plugins = [Raw("hudson.PluginWrapper", 1, active=True, backupVersion=None, bundled=False,
@@ -207,3 +209,30 @@ def admin_route(app: Any, model: Jenkins, req: Request, head: str) -> Response:
         return redirect(home)
     app.restart(wait=False)
     return redirect(home)
+
+
+BUILT_IN_NAMES = ("(built-in)", "(master)")
+
+
+def _built_in(model: Jenkins) -> Raw:
+    active = model.queue.active
+    executors = [Raw("hudson.model.Executor", 1, currentExecutable=active.get(n), idle=n not in active,
+                     likelyStuck=False, number=n - 1, progress=-1)
+                 for n in range(1, model.queue.executors + 1)]
+    return Raw("hudson.model.Hudson$MasterComputer", 1, displayName="Built-In Node", executors=executors,
+               idle=not active, numExecutors=model.queue.executors, offline=False, temporarilyOffline=False,
+               assignedLabels=[Raw(None, 2, name="built-in")])
+
+
+def computer_route(model: Jenkins, req: Request, rest: list[str]) -> Response:
+    """``/computer/api/json`` and ``/computer/(built-in)/api/json``: the one built-in node."""
+    if rest[:1] == ["api"]:
+        busy = len(model.queue.active)
+        nodes = Raw("hudson.model.ComputerSet", 1, ("computer",), busyExecutors=busy, computer=[_built_in(model)],
+                    displayName="Nodes", totalExecutors=model.queue.executors)
+        return api_answer(nodes, rest, req, model)
+    if rest and rest[0] in BUILT_IN_NAMES:
+        if len(rest) == 1:
+            return index(req, model) or simple_page("Built-In Node", "Built-In Node")
+        return api_answer(_built_in(model), rest[1:], req, model)
+    raise NotFound()

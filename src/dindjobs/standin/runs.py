@@ -179,7 +179,9 @@ class Run(Bean):
 
     # -- persistence --------------------------------------------------------------------------
     def save(self) -> None:
-        """Write ``build.xml`` (atomically)."""
+        """Write ``build.xml`` (atomically); nothing once the job has been deleted."""
+        if getattr(self.job, "deleted", False):
+            return
         root = ET.Element("build")
         actions = ET.SubElement(root, "actions")
         causes = ET.SubElement(ET.SubElement(actions, "hudson.model.CauseAction"), "causes")
@@ -248,7 +250,11 @@ class Run(Bean):
         """Run the build to completion (blocking; called on the executor's thread)."""
         self.workspace = workspace
         start = time.monotonic()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        with lock:
+            if getattr(self.job, "deleted", False):
+                self.result, self.state = "ABORTED", COMPLETED
+                return
+            self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab", buffering=0) as out:
             with lock:
                 self.state = BUILDING
