@@ -105,8 +105,11 @@ class Jenkins:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         self._pj._session.mount("http://", adapter)
         self._pj._session.mount("https://", adapter)
-        self._lock = threading.Lock()
-        self._crumb_generation = 0
+        self._state_lock = threading.Lock()  # session/identity bookkeeping
+        self._crumb_lock = threading.Lock()  # one crumb fetch at a time, shared by all workers
+        self._boot = 0  # bumped whenever X-Jenkins-Session changes (a restart)
+        self._crumb_boot = -1  # the boot the current crumb was fetched in
+        self._crumb_generation = 0  # bumped on each crumb fetch
         self.session_id: str | None = None  # X-Jenkins-Session: changes on every restart
         self.identity: str | None = None  # X-Instance-Identity: the instance's public key
         self.version: str | None = None  # X-Jenkins
@@ -126,33 +129,39 @@ class Jenkins:
             self.version = headers["X-Jenkins"]
         session = headers.get("X-Jenkins-Session")
         if session:
-            with self._lock:
+            with self._state_lock:
                 if self.session_id and session != self.session_id:
-                    log.info("Jenkins restarted (session %s -> %s): dropping the crumb", self.session_id, session)
+                    log.info("Jenkins restarted (session %s -> %s): the crumb will be renewed",
+                             self.session_id, session)
                     self.restarts_seen += 1
-                    self._drop_crumb_locked()
+                    self._boot += 1
                 self.session_id = session
         if response.status_code >= 400:
             raise (_HTTPNotFound if response.status_code == 404 else _HTTPFailure)(response)
         return response
 
-    def _drop_crumb_locked(self) -> None:
-        # Sessions (and so crumbs) die with a restart; a stale JSESSIONID would only confuse.
-        self._pj.crumb = None
-        self._pj._session.cookies.clear()
-        self._crumb_generation += 1
-
     def _crumb(self) -> tuple[int, dict | None]:
-        """The current crumb (fetched once, under the lock, so all workers share one session)."""
-        with self._lock:
-            if self._pj.crumb is None:
+        """The crumb for a POST: fetched once per Jenkins boot, so all workers share one session."""
+        with self._crumb_lock:
+            if self._pj.crumb is None or self._crumb_boot != self._boot:
+                if self._pj.crumb is not None:
+                    # Sessions (and so crumbs) die with a restart; drop the dead JSESSIONID too.
+                    self._pj._session.cookies.clear()
                 try:
                     response = self._pj.jenkins_request(
                         requests.Request("GET", self.url + "crumbIssuer/api/json"), add_crumb=False)
                     self._pj.crumb = response.json() if response.content else False
                 except _HTTPNotFound:
                     self._pj.crumb = False  # CSRF protection is off
+                self._crumb_boot = self._boot  # read after the fetch: it may have revealed a restart
+                self._crumb_generation += 1
             return self._crumb_generation, (self._pj.crumb or None)
+
+    def _crumb_rejected(self, generation: int) -> None:
+        with self._crumb_lock:
+            if generation == self._crumb_generation:  # nobody renewed it meanwhile
+                self._pj.crumb = None
+                self._pj._session.cookies.clear()
 
     def request(self, method: str, path: str, *, what: str, data: bytes | str | None = None,
                 headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
@@ -185,9 +194,7 @@ class Jenkins:
                 status = response.status_code
                 if sent and status == 403 and needs_crumb and "No valid crumb" in response.text and not crumb_retried:
                     crumb_retried = True  # a crumb-rejected request never ran: always safe to resend
-                    with self._lock:
-                        if generation == self._crumb_generation:
-                            self._drop_crumb_locked()
+                    self._crumb_rejected(generation)
                     continue
                 if status in RETRY_STATUSES and (idempotent or not sent) and attempt < budget:
                     attempt += 1
