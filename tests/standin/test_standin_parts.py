@@ -8,7 +8,7 @@ import requests
 
 from dindjobs.standin import api
 from dindjobs.standin.xmlconfig import BadConfig, normalise, read_settings
-from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, Client, job_xml, wait_until
+from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, Client, job_xml, wait_until
 
 
 @pytest.mark.parametrize("given, stored", [
@@ -174,3 +174,26 @@ def test_root_api_login_crumb_xml_and_http_delete(standin_factory):
     c.post("createItem?name=d", data=job_xml(), headers={"Content-Type": "text/xml"})
     assert c.request("DELETE", "job/d/").status_code == 204
     assert c.get("job/d/api/json").status_code == 404
+
+
+def test_csrf_disabled_means_no_crumb_issuer_and_no_checks(standin_factory):
+    standin = standin_factory(csrf=False)
+    c = Client(standin.url, (ADMIN_USER, ADMIN_PASSWORD))
+    assert c.get("crumbIssuer/api/json").status_code == 404
+    assert c.get("api/json").json()["useCrumbs"] is False
+    assert c.post("createItem?name=x", data=job_xml(), headers={"Content-Type": "text/xml"}).status_code == 200
+    server = jenkins.Jenkins(standin.url, ADMIN_USER, ADMIN_PASSWORD, timeout=10)
+    server.create_job("y", job_xml())  # python-jenkins then stops sending crumbs
+    assert server.crumb is False
+
+
+def test_build_trigger_check_order(standin_client):
+    c = standin_client
+    c.post("createItem?name=p", data=job_xml(params=[("A", "1")]), headers={"Content-Type": "text/xml"})
+    c.post("createItem?name=q", data=job_xml(), headers={"Content-Type": "text/xml"})
+    assert c.get("job/p/build").status_code == 200  # a GET shows the parameters form
+    assert c.get("job/q/build").status_code == 405
+    c.post("job/p/disable")
+    c.post("job/q/disable")
+    assert c.get("job/p/build").status_code == 409  # not buildable comes first for /build
+    assert c.post("job/q/buildWithParameters").status_code == 409  # before "not parameterized"

@@ -76,14 +76,15 @@ class StandIn:
     "getting ready" after each (re)start. ``quiet_period``: the global quiet period (Jenkins: 5 s).
     ``restart_delay`` / ``restart_down``: seconds of the "restarting" 503 page, then of connection
     refused, during a restart. ``post_production_delay``: a pause between ``building:false`` and
-    ``Finished:`` in the log (0 in real use; makes the window observable in tests).
+    ``Finished:`` in the log (0 in real use; makes the window observable in tests). ``csrf=False``
+    is Jenkins with CSRF protection disabled: no crumb checks, ``crumbIssuer`` answers 404.
     """
 
     def __init__(self, home: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0,
                  users: Iterable[User] | None = None, anonymous_read: bool = False,
                  startup_delay: float = 0.0, quiet_period: float = 5.0, executors: int = 2,
                  root_url: str | None = None, restart_delay: float = 0.5, restart_down: float = 0.0,
-                 post_production_delay: float = 0.0) -> None:
+                 post_production_delay: float = 0.0, csrf: bool = True) -> None:
         self.home = Path(home).absolute()
         self.home.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -97,6 +98,7 @@ class StandIn:
         self.restart_delay = restart_delay
         self.restart_down = restart_down
         self.post_production_delay = post_production_delay
+        self.csrf = csrf
         self.phase = DOWN
         self.model: Jenkins | None = None
         self.failure: str | None = None
@@ -212,6 +214,7 @@ class StandIn:
                             executors=self.executors, quiet_period=self.quiet_period, root_url=self.root_url,
                             post_production_delay=self.post_production_delay)
             model.fallback_url = self.root_url or self.url
+            model.use_crumbs = self.csrf
             model.load()
         except Exception as exc:  # noqa: BLE001 - any boot error is Jenkins' HudsonFailedToLoad
             log.exception("Jenkins failed to load")
@@ -281,7 +284,7 @@ class StandIn:
             except BadCredentials as exc:
                 raise JettyError(401, str(exc), [("WWW-Authenticate", 'Basic realm="Jenkins"')]) from None
             req.session_id = req.cookie(model.sessions.cookie_name)
-            if req.method == "POST" and not req.auth.via_token:
+            if req.method == "POST" and self.csrf and not req.auth.via_token:
                 crumb = req.headers.get(CRUMB_FIELD) or req.param(CRUMB_FIELD)
                 if not model.sessions.crumb_ok(crumb, req.auth.name, req.client_ip, req.session_id):
                     raise JettyError(403, "No valid crumb was included in the request")

@@ -159,32 +159,30 @@ def config_xml(model: Jenkins, req: Request, item) -> Response:
 
 
 def trigger(model: Jenkins, req: Request, job: Job, with_params: bool) -> Response:
-    """``build`` and ``buildWithParameters``: 201 + absolute Location of the queue item."""
-    token = req.param("token")
-    if job.settings.auth_token and token is not None:
-        if token != job.settings.auth_token:
-            raise AccessDenied(req.auth.name, "hudson.model.Item.Build", "Job/Build",
-                               message="Invalid token provided.")
-    else:
-        check(model, req, "Job/Build", job)
-        if req.method != "POST" and not req.auth.via_token:
-            require_post(req)
+    """``build`` and ``buildWithParameters``: 201 + absolute Location of the queue item.
+
+    The checks run in Jenkins' order: for ``build``, not buildable (409), then a GET on a
+    parameterized job shows the form, then token or permission; for ``buildWithParameters``,
+    token or permission, then 409, then "not parameterized" (500).
+    """
+    parameterized = bool(job.settings.parameters)
+    if not with_params:
+        if job.settings.disabled:
+            raise Oops(f"{job.full_name} is not buildable", status=409)
+        if parameterized and req.method != "POST":
+            return page(job.full_name, "<h1>This build requires parameters</h1><form method='post'></form>")
+    _check_build_permission(model, req, job)
     if job.settings.disabled:
         raise Oops(f"{job.full_name} is not buildable", status=409)
     delay = _delay(req.param("delay"))
     cause = Cause(None if req.auth.anonymous else req.auth.name)
-    parameterized = bool(job.settings.parameters)
     if not with_params:
+        params = None
         if parameterized:
             submitted = req.form.get("json")
-            if req.method != "POST":
-                return page(job.full_name, "<h1>This build requires parameters</h1>")
             if not submitted:
                 raise Failure("Nothing is submitted")
-            given = _json_params(submitted[0])
-            params = model.resolve_parameters(job, given)
-        else:
-            params = None
+            params = model.resolve_parameters(job, _json_params(submitted[0]))
         item, _ = model.queue.schedule(job, cause, params, delay)
         return redirect(root_url(model, req) + item.url_path, 201)
     if not parameterized:
@@ -192,6 +190,19 @@ def trigger(model: Jenkins, req: Request, job: Job, with_params: bool) -> Respon
     params = model.resolve_parameters(job, req.params())
     item, created = model.queue.schedule(job, cause, params, delay)
     return redirect(root_url(model, req) + item.url_path, 201 if created else 303)
+
+
+def _check_build_permission(model: Jenkins, req: Request, job: Job) -> None:
+    """``BuildAuthorizationToken.checkPermission``: the job's token, or BUILD and a POST."""
+    token = req.param("token")
+    if job.settings.auth_token and token is not None:
+        if token != job.settings.auth_token:
+            raise AccessDenied(req.auth.name, "hudson.model.Item.Build", "Job/Build",
+                               message="Invalid token provided.")
+        return
+    check(model, req, "Job/Build", job)
+    if req.method != "POST" and not req.auth.via_token:
+        require_post(req)
 
 
 def _delay(text: str | None) -> float | None:

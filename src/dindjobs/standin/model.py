@@ -62,6 +62,7 @@ class Jenkins(ItemGroup, Bean):
         self.post_production_delay = post_production_delay
         self.quieting_down = False
         self.quiet_down_reason: str | None = None
+        self.use_crumbs = True
         self._workspaces: set[Path] = set()
 
     def load(self) -> None:
@@ -89,7 +90,7 @@ class Jenkins(ItemGroup, Bean):
             Prop("slaveAgentPort", 50000),
             Prop("unlabeledLoad", Raw("jenkins.model.UnlabeledLoadStatistics")),
             Prop("url", self.configured_url),
-            Prop("useCrumbs", True),
+            Prop("useCrumbs", self.use_crumbs),
             Prop("useSecurity", True),
             Prop("views", lambda: list(self.views.views)),
         ]

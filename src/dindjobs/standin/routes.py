@@ -62,6 +62,8 @@ def dispatch(app: Any, model: Jenkins, req: Request) -> Response:
     if head == "queue":
         return queue_route(model, req, rest)
     if head == "crumbIssuer":
+        if not model.use_crumbs:
+            raise NotFound()
         app.ensure_session(req)
         crumb = model.sessions.crumb(req.auth.name, req.client_ip, req.session_id)
         bean = Raw("hudson.security.csrf.DefaultCrumbIssuer", crumb=crumb, crumbRequestField=CRUMB_FIELD)
