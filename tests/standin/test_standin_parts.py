@@ -197,3 +197,17 @@ def test_build_trigger_check_order(standin_client):
     c.post("job/q/disable")
     assert c.get("job/p/build").status_code == 409  # not buildable comes first for /build
     assert c.post("job/q/buildWithParameters").status_code == 409  # before "not parameterized"
+
+
+def test_sessions_are_bounded_least_recently_used_first(monkeypatch):
+    from dindjobs.standin import security
+
+    monkeypatch.setattr(security, "MAX_SESSIONS", 2)
+    sessions = security.Sessions("salt")
+    a, b = sessions.create(), sessions.create()
+    assert sessions.valid(a)  # a is now the most recently used
+    c = sessions.create()
+    assert sessions.valid(a) and sessions.valid(c) and not sessions.valid(b)
+    crumb = sessions.crumb("u", "127.0.0.1", a)
+    assert sessions.crumb_ok(crumb, "u", "127.0.0.1", a)
+    assert not sessions.crumb_ok(crumb, "u", "127.0.0.1", c) and not sessions.crumb_ok(crumb, "v", "127.0.0.1", a)

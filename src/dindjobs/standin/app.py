@@ -36,6 +36,7 @@ from dindjobs.standin.server import Request, Server
 log = logging.getLogger("dindjobs.standin")
 
 DOWN, LOADING, READY, RESTARTING, FAILED = "DOWN", "LOADING", "READY", "RESTARTING", "FAILED"
+MAX_LOGGED = 100_000
 
 
 class LoggedRequest(NamedTuple):
@@ -268,6 +269,8 @@ class StandIn:
             r = self._handle_ready(model, req)
         self.requests.append(LoggedRequest(req.method, req.raw_path, r.status, _redact(req.query_string),
                                            req.auth.name))
+        if len(self.requests) > MAX_LOGGED:  # a long-running instance keeps the recent half
+            del self.requests[: MAX_LOGGED // 2]
         return r
 
     def ensure_session(self, req: Request) -> None:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
 import hmac
@@ -19,6 +21,7 @@ import os
 import secrets
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from dindjobs.config import Secret, read_secret_file
 log = logging.getLogger("dindjobs.standin")
 
 ANONYMOUS = "anonymous"
+MAX_SESSIONS = 10_000
 CRUMB_FIELD = "Jenkins-Crumb"
 
 # Short names used by the stand-in's API -> Jenkins permission ids (X-Required-Permission).
@@ -159,9 +163,6 @@ class Realm:
         """The identity behind an ``Authorization`` header (raises BadCredentials)."""
         if not header:
             return Auth()
-        import base64
-        import binascii
-
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
             return Auth()
@@ -199,18 +200,23 @@ class Sessions:
     def __init__(self, salt: str) -> None:
         self.salt = salt
         self.cookie_name = "JSESSIONID." + hashlib.sha256(salt.encode()).hexdigest()[:8]
-        self._ids: set[str] = set()
+        self._ids: OrderedDict[str, None] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
 
     def create(self) -> str:
         sid = "node0" + secrets.token_hex(12) + ".node0"
         with self._lock:
-            self._ids.add(sid)
+            self._ids[sid] = None
+            while len(self._ids) > MAX_SESSIONS:  # sessions expire; the idlest go first
+                self._ids.popitem(last=False)
         return sid
 
     def valid(self, sid: str | None) -> bool:
         with self._lock:
-            return sid is not None and sid in self._ids
+            if sid is None or sid not in self._ids:
+                return False
+            self._ids.move_to_end(sid)
+            return True
 
     def crumb(self, user: str, ip: str, sid: str | None) -> str:
         """The crumb for (user, client IP, session); 64 hex characters."""

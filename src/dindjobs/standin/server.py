@@ -134,6 +134,7 @@ class Handler(BaseHTTPRequestHandler):
     """Reads a request, hands it to the app, writes the answer (HTTP/1.1, keep-alive)."""
 
     protocol_version = "HTTP/1.1"
+    timeout = 60  # idle keep-alive connections are closed, as Jetty's idle timeout does
     server_version = "Jetty(10.0.24)"
     sys_version = ""
     server: Server
