@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "test",
     "wait",
     "standin",
+    "sync",
 ]
 
 EPILOG = """\b

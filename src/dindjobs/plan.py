@@ -1,0 +1,385 @@
+"""Compare what the YAML wants with what Jenkins has, item by item.
+
+The plan is made from the server on every run: one tree listing, then the configs it needs,
+fetched in parallel. Both sides are canonicalised (:func:`canonical`), so Jenkins' reformatting
+is never a change, and the ownership ledger (:mod:`dindjobs.ledger`) tells "Jenkins stored our
+push in its own format" apart from "someone changed it in Jenkins" (drift).
+
+Classification (:func:`classify`, :func:`classify_prune`) is pure: it takes data and returns a
+:class:`Change`, so it is unit-tested without a server.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import hashlib
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape, quoteattr
+
+from dindjobs.errors import JenkinsAPIError, JenkinsNotFoundError, RenderError
+from dindjobs.jenkins import Jenkins, Listing, LiveItem
+from dindjobs.ledger import Ledger
+from dindjobs.render import MANAGED_MARKER, Rendered, RenderedItem
+
+#: Default prune guard: refuse more deletes than this many items...
+PRUNE_MAX_ITEMS = 10
+#: ...or than this share of the owned items, unless --force.
+PRUNE_MAX_SHARE = 0.25
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    DRIFTED = "drifted"  # changed in Jenkins since our last push: will be restored
+    DELETE = "delete"
+    DISABLE = "disable"
+    CONFLICT = "conflict"  # exists in Jenkins but is not ours: left alone
+
+
+WRITES = (Action.CREATE, Action.UPDATE, Action.DRIFTED)
+REMOVALS = (Action.DELETE, Action.DISABLE)
+PENDING = (*WRITES, *REMOVALS, Action.CONFLICT)
+
+
+@dataclass
+class Change:
+    """What sync will do (or refuses to do) to one item, and why."""
+
+    kind: str  # "job" or "view"
+    name: str
+    action: Action
+    reason: str = ""
+    is_folder: bool = False
+    push_xml: str | None = None  # the XML apply sends (create/update/drifted)
+    manages_disabled: bool = True  # False: the YAML leaves `disabled` to the server
+    desired_hash: str | None = None
+    record: dict | None = None  # ledger record to write if the run applies without a push
+    before: str = ""  # canonical text in Jenkins (for the diff)
+    after: str = ""  # canonical text from the YAML (for the diff)
+
+    @property
+    def depth(self) -> int:
+        return self.name.count("/") if self.kind == "job" else 0
+
+    @property
+    def label(self) -> str:
+        return f"{'folder' if self.is_folder else self.kind} {self.name}"
+
+    def diff(self) -> str:
+        """A unified diff from Jenkins to YAML ("" when there is nothing to show)."""
+        if self.action not in (*WRITES, Action.DELETE) or self.before == self.after:
+            return ""
+        before = self.before.splitlines() if self.before else []
+        after = [] if self.action is Action.DELETE else self.after.splitlines()
+        lines = difflib.unified_diff(before, after, fromfile=f"jenkins/{self.kind}/{self.name}",
+                                     tofile=f"yaml/{self.kind}/{self.name}", lineterm="")
+        return "\n".join(lines)
+
+    def to_json(self, with_diff: bool = True) -> dict:
+        data = {"kind": self.kind, "name": self.name, "action": self.action.value, "reason": self.reason,
+                "folder": self.is_folder}
+        if with_diff:
+            data["diff"] = self.diff()
+        return data
+
+
+@dataclass
+class Plan:
+    """Every classified item, in apply order (parents first), plus what it was made against."""
+
+    changes: list[Change] = field(default_factory=list)
+    url: str = ""
+    identity: str | None = None
+    prune: str | None = None
+    owned: int = 0  # items the ledger says are ours and that exist in Jenkins
+    stale: list[tuple[str, str]] = field(default_factory=list)  # ledger entries gone from Jenkins
+
+    def counts(self) -> dict[str, int]:
+        counts = {action.value: 0 for action in Action}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        return counts
+
+    @property
+    def pending(self) -> bool:
+        """True when Jenkins is not in sync with the YAML."""
+        return any(change.action in PENDING for change in self.changes)
+
+    @property
+    def removals(self) -> list[Change]:
+        return [c for c in self.changes if c.action in REMOVALS]
+
+    def summary_line(self) -> str:
+        counts = self.counts()
+        parts = [f"{counts[a.value]} to {a.value}" for a in (Action.CREATE, Action.UPDATE, Action.DELETE, Action.DISABLE)
+                 if counts[a.value]]
+        if counts["drifted"]:
+            parts.append(f"{counts['drifted']} drifted (to restore)")
+        if counts["conflict"]:
+            parts.append(f"{counts['conflict']} in conflict (left alone)")
+        parts.append(f"{counts['unchanged']} unchanged")
+        return "Plan: " + ", ".join(parts) + "."
+
+    def prune_limit(self) -> int:
+        """How many removals are allowed without --force (never less than one)."""
+        return max(1, min(PRUNE_MAX_ITEMS, int(self.owned * PRUNE_MAX_SHARE)))
+
+    def to_json(self, with_diff: bool = True) -> dict:
+        return {"url": self.url, "prune": self.prune, "summary": self.counts(), "in_sync": not self.pending,
+                "items": [c.to_json(with_diff) for c in self.changes]}
+
+
+# --- canonical XML ---------------------------------------------------------------------------
+
+
+def canonical(xml_text: str, drop: Iterable[str] = ()) -> str:
+    """A stable text form of a config.xml: what Jenkins or JJB may reformat does not show.
+
+    Ignored: the XML declaration, comments, indentation between elements, attribute order,
+    quoting and entity style, ``<a></a>`` vs ``<a/>``, plugin versions in ``plugin="name@1.2"``.
+    Top-level elements named in ``drop`` are left out (``disabled`` when the YAML omits it).
+    """
+    root = ET.fromstring(xml_text.encode("utf-8") if isinstance(xml_text, str) else xml_text)
+    for tag in drop:
+        for child in root.findall(tag):
+            root.remove(child)
+    out: list[str] = []
+    _emit(root, 0, out)
+    return "\n".join(out)
+
+
+def _attrs(element: ET.Element) -> str:
+    parts = []
+    for key in sorted(element.attrib):
+        value = element.attrib[key]
+        if key == "plugin":
+            value = value.split("@", 1)[0]
+        parts.append(f" {key}={quoteattr(value)}")
+    return "".join(parts)
+
+
+def _emit(element: ET.Element, depth: int, out: list[str]) -> None:
+    indent = "  " * depth
+    head = f"{element.tag}{_attrs(element)}"
+    children = list(element)
+    text = element.text or ""
+    if not children:
+        out.append(f"{indent}<{head}>{escape(text)}</{element.tag}>" if text else f"{indent}<{head}/>")
+        return
+    out.append(f"{indent}<{head}>" + (escape(text.strip()) if text.strip() else ""))
+    for child in children:
+        _emit(child, depth + 1, out)
+        if child.tail and child.tail.strip():
+            out.append(f"{indent}  {escape(child.tail.strip())}")
+    out.append(f"{indent}</{element.tag}>")
+
+
+def digest(text: str) -> str:
+    """Short content hash of a canonical text, as kept in the ledger."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def top_level_text(xml_text: str, tag: str) -> str | None:
+    """Text of a top-level element (e.g. ``disabled``), or None if absent."""
+    element = ET.fromstring(xml_text.encode("utf-8")).find(tag)
+    return None if element is None else (element.text or "")
+
+
+def is_marked(xml_text: str) -> bool:
+    """True when the description ends with JJB's "Managed by Jenkins Job Builder" marker."""
+    element = ET.fromstring(xml_text.encode("utf-8")).find("description")
+    return element is not None and (element.text or "").rstrip().endswith(MANAGED_MARKER)
+
+
+def with_disabled(xml_text: str, value: str) -> str:
+    """``xml_text`` with a top-level ``<disabled>value</disabled>`` (used to keep the server's value)."""
+    root = ET.fromstring(xml_text.encode("utf-8"))
+    for old in root.findall("disabled"):
+        root.remove(old)
+    ET.SubElement(root, "disabled").text = value
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+# --- classification (pure) -----------------------------------------------------------------
+
+
+def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, record: dict | None,
+             *, adopt: bool = False) -> Change:
+    """Decide what to do with one item the YAML defines."""
+    manages_disabled = item.kind == "job" and top_level_text(item.xml, "disabled") is not None
+    drop = () if manages_disabled or item.kind != "job" else ("disabled",)
+    after = canonical(item.xml, drop)
+    change = Change(item.kind, item.name, Action.UNCHANGED, is_folder=item.is_folder,
+                    manages_disabled=manages_disabled, desired_hash=digest(after), after=after)
+    if live is None or live_xml is None:
+        change.action, change.reason, change.push_xml = Action.CREATE, "not in Jenkins", item.xml
+        return change
+    if item.kind == "job" and live.is_folder != item.is_folder:
+        change.action = Action.CONFLICT
+        change.reason = f"exists in Jenkins as a {'folder' if live.is_folder else 'job'} ({live.cls}); delete it first"
+        return change
+    before = canonical(live_xml, drop)
+    change.before = before
+    stored_hash = digest(before)
+    record_now = {"desired": change.desired_hash, "stored": stored_hash, "manages_disabled": manages_disabled}
+    comparable = record is not None and record.get("manages_disabled") == manages_disabled
+    push = item.xml
+    if not manages_disabled and item.kind == "job":
+        live_disabled = top_level_text(live_xml, "disabled")
+        if live_disabled is not None:
+            push = with_disabled(item.xml, live_disabled)  # `disabled` absent in YAML: keep Jenkins' value
+    if before == after:
+        change.reason = "identical"
+        owned = record is not None or is_marked(live_xml)
+        if owned and any((record or {}).get(key) != value for key, value in record_now.items()):
+            change.record = record_now  # written to the ledger if this run applies (no request needed)
+        return change
+    if comparable and record.get("stored") == stored_hash:
+        if record.get("desired") == change.desired_hash:
+            change.reason = "as pushed (Jenkins stores it in its own format)"
+            return change
+        change.action, change.reason = Action.UPDATE, "changed in the YAML"
+    elif record is not None and comparable:
+        change.action, change.reason = Action.DRIFTED, "changed in Jenkins since the last sync"
+    elif record is not None:
+        change.action, change.reason = Action.UPDATE, "`disabled` is now managed differently"
+    elif is_marked(live_xml):
+        change.action, change.reason = Action.UPDATE, "managed by JJB (description marker); first dindjobs push"
+    elif adopt:
+        change.action, change.reason = Action.UPDATE, "not created by dindjobs; adopted (--adopt)"
+    else:
+        change.action = Action.CONFLICT
+        change.reason = "exists in Jenkins but was not created by dindjobs or JJB (use --adopt to take it over)"
+        return change
+    change.push_xml = push
+    return change
+
+
+def classify_prune(live: LiveItem, live_xml: str, record: dict, mode: str) -> Change:
+    """Decide what ``--prune=mode`` does to an item the ledger owns and the YAML no longer defines."""
+    manages_disabled = bool(record.get("manages_disabled", True))
+    drop = () if manages_disabled or live.kind != "job" else ("disabled",)
+    before = canonical(live_xml, drop)
+    change = Change(live.kind, live.name, Action.UNCHANGED, is_folder=live.is_folder, before=before,
+                    manages_disabled=manages_disabled)
+    if not (is_marked(live_xml) or record.get("stored") == digest(before)):
+        change.action = Action.CONFLICT
+        change.reason = "in the ledger, but replaced in Jenkins by an item that is not ours: not pruned"
+        return change
+    if mode == "disable":
+        if live.kind != "job" or live.is_folder:
+            change.reason = f"no longer in the YAML; a {'folder' if live.is_folder else live.kind} cannot be disabled"
+        elif top_level_text(live_xml, "disabled") == "true":
+            change.reason = "no longer in the YAML; already disabled"
+        else:
+            change.action, change.reason = Action.DISABLE, "no longer in the YAML"
+        return change
+    change.action, change.reason = Action.DELETE, "no longer in the YAML"
+    return change
+
+
+def guard_folder_deletes(changes: list[Change], listing: Listing) -> None:
+    """A folder delete would take its whole content: keep it unless every item inside goes too."""
+    deleting = {c.name.lower() for c in changes if c.kind == "job" and c.action is Action.DELETE}
+    for change in changes:
+        if change.kind != "job" or change.action is not Action.DELETE or not change.is_folder:
+            continue
+        prefix = change.name.lower() + "/"
+        foreign = [item.name for key, item in listing.jobs.items() if key.startswith(prefix) and key not in deleting]
+        if foreign:
+            change.action = Action.CONFLICT
+            change.reason = (f"folder holds {len(foreign)} item(s) dindjobs does not prune "
+                             f"(e.g. {foreign[0]!r}): not deleted")
+
+
+def order(changes: Sequence[Change]) -> list[Change]:
+    """Apply order: jobs parents first, then views; removals last, views then deepest jobs first."""
+    def key(change: Change) -> tuple:
+        removal = change.action in REMOVALS
+        if removal:
+            return (2, 0 if change.kind == "view" else 1, -change.depth, change.name.lower())
+        return (0 if change.kind == "job" else 1, 0, change.depth, change.name.lower())
+    return sorted(changes, key=key)
+
+
+# --- building a plan against a server ------------------------------------------------------
+
+
+def check_parents(rendered: Rendered, listing: Listing) -> None:
+    """Every folder level a job needs is in the YAML or in Jenkins (checked before any write)."""
+    defined = {item.name.lower(): item for item in rendered.jobs}
+    for item in rendered.jobs:
+        parent = item.parent
+        if parent is None or parent.lower() in defined:
+            continue
+        live = listing.job(parent)
+        if live is None:
+            where = f"{item.source}: " if item.source else ""
+            raise RenderError(f"{where}job {item.name!r}: folder {parent!r} is neither in the YAML nor in Jenkins")
+        if not live.is_folder:
+            raise RenderError(f"{item.source}: job {item.name!r}: {parent!r} exists in Jenkins but is not a folder")
+
+
+def make_plan(rendered: Rendered, client: Jenkins, *, ledger_for: Callable[[str, str | None], Ledger],
+              prune: str | None = None, adopt: bool = False, fetch_workers: int = 8) -> tuple[Plan, Ledger]:
+    """List Jenkins, fetch the configs that matter in parallel, and classify every item.
+
+    ``ledger_for(url, identity)`` opens the ownership ledger once the server's identity is
+    known. Returns the plan and that ledger. Sends GET requests only.
+    """
+    listing = client.list_items()
+    ledger = ledger_for(client.url, client.identity)
+    check_parents(rendered, listing)
+
+    wanted: list[tuple[RenderedItem | None, LiveItem]] = []
+    creates: list[RenderedItem] = []
+    for item in rendered.items:
+        live = listing.job(item.name) if item.kind == "job" else listing.views.get(item.name)
+        if live is None:
+            creates.append(item)
+        else:
+            wanted.append((item, live))
+    desired_keys = {(i.kind, i.name.lower() if i.kind == "job" else i.name) for i in rendered.items}
+    owned_live = 0
+    stale: list[tuple[str, str]] = []
+    for kind, name, _record in ledger.items():
+        live = listing.job(name) if kind == "job" else listing.views.get(name)
+        if live is None:
+            stale.append((kind, name))
+            continue
+        owned_live += 1
+        if prune and (kind, name.lower() if kind == "job" else name) not in desired_keys:
+            wanted.append((None, live))
+
+    def fetch(live: LiveItem) -> str | None:
+        try:
+            return client.get_job_config(live.name) if live.kind == "job" else client.get_view_config(live.name)
+        except JenkinsNotFoundError:
+            return None  # deleted since the listing
+
+    def one(pair: tuple[RenderedItem | None, LiveItem]) -> Change | None:
+        item, live = pair
+        live_xml = fetch(live)
+        try:
+            if item is None:
+                return None if live_xml is None else classify_prune(live, live_xml, ledger.get(live.kind, live.name), prune)
+            return classify(item, live if live_xml is not None else None, live_xml,
+                            ledger.get(item.kind, item.name), adopt=adopt)
+        except ET.ParseError as exc:
+            raise JenkinsAPIError(f"Jenkins sent a config of {live.kind} {live.name!r} that is not XML: {exc}") from None
+
+    changes = [classify(item, None, None, ledger.get(item.kind, item.name), adopt=adopt) for item in creates]
+    with ThreadPoolExecutor(max_workers=max(1, fetch_workers), thread_name_prefix="dindjobs-plan") as pool:
+        changes += [c for c in pool.map(one, wanted) if c is not None]
+    for change in changes:
+        if change.action is Action.UNCHANGED:
+            change.before = change.after = ""  # nothing to diff: keep memory low on big instances
+    guard_folder_deletes(changes, listing)
+    plan = Plan(order(changes), url=client.url, identity=client.identity, prune=prune, owned=owned_live,
+                stale=stale)
+    return plan, ledger
