@@ -61,6 +61,8 @@ def test_python_jenkins_job_lifecycle(standin):
     assert not server.job_exists("team/nested/build")
     assert [j["fullname"] for j in server.get_all_jobs()] == ["top"]
     assert not (standin.home / "jobs" / "team").exists()
+    server.quiet_down()  # POST quietDown, follows the 302 to the dashboard, re-reads api/json
+    assert server.get_info()["quietingDown"] is True
 
 
 def test_python_jenkins_build_queue_and_console(standin):
