@@ -211,3 +211,14 @@ def test_sessions_are_bounded_least_recently_used_first(monkeypatch):
     crumb = sessions.crumb("u", "127.0.0.1", a)
     assert sessions.crumb_ok(crumb, "u", "127.0.0.1", a)
     assert not sessions.crumb_ok(crumb, "u", "127.0.0.1", c) and not sessions.crumb_ok(crumb, "v", "127.0.0.1", a)
+
+
+def test_configured_root_url_is_for_json_while_redirects_follow_the_request(standin_factory):
+    standin = standin_factory(root_url="https://jenkins.example.invalid/")
+    c = Client(standin.url, (ADMIN_USER, ADMIN_TOKEN))
+    c.post("createItem?name=j", data=job_xml(), headers={"Content-Type": "text/xml"})
+    assert c.get("api/json").json()["url"] == "https://jenkins.example.invalid/"
+    assert c.get("job/j/api/json").json()["url"] == "https://jenkins.example.invalid/job/j/"
+    assert c.post("job/j/build").headers["Location"].startswith(standin.url + "queue/item/")
+    assert c.get("job/j").headers["Location"] == standin.url + "job/j/"
+    assert c.get("job/j/api/json").json()["description"] == ""  # present but empty: "", absent: null

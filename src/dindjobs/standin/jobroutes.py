@@ -28,7 +28,6 @@ from dindjobs.standin.web import (
     index,
     post_or_404,
     require_post,
-    root_url,
     simple_page,
     visible,
 )
@@ -83,7 +82,7 @@ def create_item(model: Jenkins, req: Request, parent: ItemGroup) -> Response:
         if not mode:
             raise Failure("No mode given")
         item = model.create_empty(parent, name, mode)
-    return redirect(root_url(model, req) + item.url_path + "configure")
+    return redirect(req.root_url + item.url_path + "configure")
 
 
 def folder_action(model: Jenkins, req: Request, folder: Folder, rest: list[str]) -> Response:
@@ -110,7 +109,7 @@ def job_action(model: Jenkins, req: Request, job: Job, rest: list[str]) -> Respo
         require_post(req)
         check(model, req, "Job/Configure", job)
         model.set_disabled(job, head == "disable")
-        return redirect(root_url(model, req) + job.url_path)
+        return redirect(req.root_url + job.url_path)
     if head.isdigit() or head in PERMALINKS:
         run = job.runs.get(int(head)) if head.isdigit() else job.permalink(head)
         if run is None:
@@ -129,7 +128,7 @@ def common_action(model: Jenkins, req: Request, item, rest: list[str]) -> Respon
         require_post(req)
         check(model, req, "Job/Delete", item)
         model.delete(item, req.auth.name)
-        return redirect(root_url(model, req) + item.parent.url_path)
+        return redirect(req.root_url + item.parent.url_path)
     if len(rest) == 1 and head == "configure":
         check(model, req, "Job/Configure", item)
         return page(f"{item.full_name} Config", f"<h1>Configure {escape(item.full_name)}</h1>")
@@ -184,12 +183,12 @@ def trigger(model: Jenkins, req: Request, job: Job, with_params: bool) -> Respon
                 raise Failure("Nothing is submitted")
             params = model.resolve_parameters(job, _json_params(submitted[0]))
         item, _ = model.queue.schedule(job, cause, params, delay)
-        return redirect(root_url(model, req) + item.url_path, 201)
+        return redirect(req.root_url + item.url_path, 201)
     if not parameterized:
         raise Oops("This build is not parameterized!")
     params = model.resolve_parameters(job, req.params())
     item, created = model.queue.schedule(job, cause, params, delay)
-    return redirect(root_url(model, req) + item.url_path, 201 if created else 303)
+    return redirect(req.root_url + item.url_path, 201 if created else 303)
 
 
 def _check_build_permission(model: Jenkins, req: Request, job: Job) -> None:
@@ -253,7 +252,7 @@ def run_action(model: Jenkins, req: Request, job: Job, run: Run, rest: list[str]
         require_post(req)
         check(model, req, "Job/Cancel", job)
         run.abort(req.auth.name)
-        back = req.headers.get("Referer") or (root_url(model, req) + run.url_path)
+        back = req.headers.get("Referer") or (req.root_url + run.url_path)
         return redirect(back)
     if len(rest) == 1 and head == "doDelete":
         require_post(req)
@@ -261,7 +260,7 @@ def run_action(model: Jenkins, req: Request, job: Job, run: Run, rest: list[str]
         if run.in_progress:
             raise Oops("Unable to delete a build in progress")
         job.delete_run(run.number)
-        return redirect(root_url(model, req) + job.url_path)
+        return redirect(req.root_url + job.url_path)
     raise NotFound()
 
 

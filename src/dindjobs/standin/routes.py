@@ -57,7 +57,7 @@ def dispatch(app: Any, model: Jenkins, req: Request) -> Response:
         check(model, req, "View/Create")
         view = model.views.create(req.param("name"), req.content_type, req.body, req.param("mode"))
         if req.param("mode"):
-            return redirect(root_url(model, req) + view.url_path + "configure")
+            return redirect(req.root_url + view.url_path + "configure")
         return Response(200, b"", None)
     if head == "queue":
         return queue_route(model, req, rest)
@@ -149,7 +149,7 @@ def view_route(model: Jenkins, req: Request, rest: list[str]) -> Response:
         require_post(req)
         check(model, req, "View/Delete")
         model.views.delete(view)
-        return redirect(root_url(model, req))
+        return redirect(req.root_url)
     if sub == ["configure"]:
         return simple_page(f"{view.name} Config", view.name)
     raise NotFound()
@@ -188,7 +188,7 @@ def admin_route(app: Any, model: Jenkins, req: Request, head: str) -> Response:
     if head in ("safeRestart", "restart") and req.method != "POST":
         return simple_page("Restart", "Are you sure about restarting Jenkins?")
     require_post(req)
-    home = root_url(model, req)
+    home = req.root_url
     if head == "quietDown":
         with model.lock:
             model.quieting_down = True

@@ -65,7 +65,7 @@ def index(req: Request, model: Jenkins) -> Response | None:
     if req.trailing_slash:
         return None
     query = f"?{req.query_string}" if req.query_string else ""
-    return redirect(root_url(model, req) + req.raw_path.lstrip("/") + "/" + query)
+    return redirect(req.root_url + req.raw_path.lstrip("/") + "/" + query)
 
 
 def api_answer(bean: Any, rest: list[str], req: Request, model: Jenkins) -> Response:

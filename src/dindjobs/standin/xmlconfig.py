@@ -175,7 +175,7 @@ def read_settings(text: str) -> JobSettings:
         raise BadConfig(f"malformed XML: {exc}") from None
     s = JobSettings()
     desc = root.find("description")
-    s.description = desc.text if desc is not None and desc.text else None
+    s.description = (desc.text or "") if desc is not None else None
     display = root.find("displayName")
     s.display_name = display.text.strip() if display is not None and display.text and display.text.strip() else None
     s.disabled = _bool(root.find("disabled"))
