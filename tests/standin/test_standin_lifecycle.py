@@ -61,6 +61,29 @@ def test_a_broken_home_fails_the_boot(standin_factory, tmp_path):
     assert r.status_code == 500 and "FileExistsError" in r.text
 
 
+def test_an_unusable_admin_secret_fails_the_boot(standin_factory, tmp_path, monkeypatch):
+    empty = tmp_path / "empty-password"
+    empty.write_text("")
+    monkeypatch.setenv("JENKINS_ADMIN_PASSWORD_FILE", str(empty))
+    standin = standin_factory(users=None)
+    r = requests.get(standin.url + "whoAmI/api/json", timeout=5)
+    assert r.status_code == 500 and "SecretError" in r.text and "is empty" in r.text
+    assert standin.phase == "FAILED"
+
+
+def test_fail_boot_flag_of_the_module(tmp_path):
+    port = free_port()
+    users = tmp_path / "users"
+    users.write_text(f"{ADMIN_USER}:{ADMIN_PASSWORD}\n")
+    proc = start_standin_process(tmp_path / "home", port, "--users", str(users), "--fail-boot")
+    try:
+        assert wait_for_states(f"http://127.0.0.1:{port}/", proc, "500")[-1] == "500"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
 def test_restart_goes_restarting_refused_loading_ready(standin_factory):
     standin = standin_factory(restart_delay=0.4, restart_down=0.6, startup_delay=60, start=False)
     standin.start(wait=False)

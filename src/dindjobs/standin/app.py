@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from dindjobs.errors import DindjobsError
 from dindjobs.standin import routes
 from dindjobs.standin.model import Jenkins
 from dindjobs.standin.responses import (
@@ -87,10 +88,9 @@ class StandIn:
                  root_url: str | None = None, restart_delay: float = 0.5, restart_down: float = 0.0,
                  post_production_delay: float = 0.0, csrf: bool = True) -> None:
         self.home = Path(home).absolute()
-        self.home.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.port = port
-        self.users = list(users) if users is not None else [admin_from_environment(self.home)]
+        self.users = list(users) if users is not None else []
         self.policy = Policy(anonymous_read)
         self.startup_delay = startup_delay
         self.quiet_period = quiet_period
@@ -110,8 +110,16 @@ class StandIn:
         self._lifecycle = threading.Lock()
         self._end_loading = threading.Event()  # set: the current boot stops waiting (or is cancelled)
         self._boot_cancelled = False
-        self.salt = _persistent(self.home / "secret.key", lambda: secrets.token_hex(32))
-        self.identity = _persistent(self.home / "secrets" / "instance-identity", _new_identity)
+        self.salt = self.identity = ""
+        self._setup_error: str | None = None  # an unusable home or admin secret: the boot fails (500)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            if users is None:
+                self.users = [admin_from_environment(self.home)]
+            self.salt = _persistent(self.home / "secret.key", lambda: secrets.token_hex(32))
+            self.identity = _persistent(self.home / "secrets" / "instance-identity", _new_identity)
+        except (OSError, DindjobsError) as exc:
+            self._setup_error = f"{type(exc).__name__}: {exc}"
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -159,7 +167,7 @@ class StandIn:
                 reason: str | None = None, timeout: float = 60.0) -> None:
         """Restart like ``/restart`` (or ``/safeRestart`` with ``safe``: after running builds)."""
         self._ready.clear()
-        if safe:
+        if safe and self.model is not None:
             with self.model.lock:
                 self.model.quieting_down = True
                 self.model.quiet_down_reason = reason
@@ -210,6 +218,10 @@ class StandIn:
 
     def _boot(self) -> None:
         started = time.monotonic()
+        if self._setup_error:
+            log.error("Jenkins failed to load: %s", self._setup_error)
+            self.fail_boot(self._setup_error)
+            return
         try:
             model = Jenkins(self.home, Realm(self.home, self.users), self.policy, self.salt,
                             executors=self.executors, quiet_period=self.quiet_period, root_url=self.root_url,

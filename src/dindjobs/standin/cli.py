@@ -1,7 +1,7 @@
 """Command line of the stand-in (argparse, so it runs with a bare ``python3`` in the image).
 
 ``python3 -m dindjobs.standin --home DIR --port N [--host H] [--startup-delay S] [--users FILE]
-[--quiet-period S] [--executors N] [--anonymous-read] [--root-url URL]``. Logs go to stderr;
+[--quiet-period S] [--executors N] [--anonymous-read] [--root-url URL] [--fail-boot]``. Logs go to stderr;
 SIGTERM (or Ctrl-C) stops it cleanly with exit code 0.
 """
 
@@ -15,7 +15,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from dindjobs.errors import SecretError
 from dindjobs.standin.app import StandIn
 from dindjobs.standin.security import parse_users_file
 
@@ -23,7 +22,7 @@ from dindjobs.standin.security import parse_users_file
 def serve(home: str | Path, port: int = 8080, host: str = "127.0.0.1", startup_delay: float = 0.0,
           users_file: str | Path | None = None, quiet_period: float = 5.0, executors: int = 2,
           anonymous_read: bool = False, root_url: str | None = None, restart_delay: float = 2.0,
-          restart_down: float = 0.5) -> int:
+          restart_down: float = 0.5, fail_boot: bool = False) -> int:
     """Run a stand-in in the foreground until SIGTERM or SIGINT; returns the exit code.
 
     Without ``users_file``, the admin comes from ``JENKINS_ADMIN_ID`` and
@@ -40,9 +39,11 @@ def serve(home: str | Path, port: int = 8080, host: str = "127.0.0.1", startup_d
                           startup_delay=startup_delay, quiet_period=quiet_period, executors=executors,
                           root_url=root_url, restart_delay=restart_delay, restart_down=restart_down)
         standin.start(wait=False)
-    except (OSError, SecretError) as exc:
+    except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1
+    if fail_boot:
+        standin.fail_boot("java.lang.IllegalStateException: boot failure requested with --fail-boot")
     stop = threading.Event()
 
     def on_signal(signum, _frame) -> None:
@@ -75,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--executors", type=int, default=2, metavar="N", help="Build executors. Default 2.")
     p.add_argument("--anonymous-read", action="store_true", help="Let anonymous users read (Overall/Read).")
     p.add_argument("--root-url", metavar="URL", help="Configured Jenkins URL (default: none, as after setup).")
+    p.add_argument("--fail-boot", action="store_true",
+                   help="Test aid: behave like a Jenkins whose boot failed (500 on every path).")
     return p
 
 
@@ -85,4 +88,4 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return serve(args.home, port=args.port, host=args.host, startup_delay=args.startup_delay,
                  users_file=args.users, quiet_period=args.quiet_period, executors=args.executors,
-                 anonymous_read=args.anonymous_read, root_url=args.root_url)
+                 anonymous_read=args.anonymous_read, root_url=args.root_url, fail_boot=args.fail_boot)
