@@ -23,8 +23,10 @@ from dindjobs.cli_support import exits_with
 @click.option("--executors", type=int, default=2, show_default=True, help="Build executors.")
 @click.option("--anonymous-read", is_flag=True, help="Let anonymous users read (Overall/Read).")
 @click.option("--root-url", metavar="URL", help="Configured Jenkins URL (default: none).")
+@click.option("--fail-boot", is_flag=True, help="Test aid: behave like a Jenkins whose boot failed (500 everywhere).")
 @exits_with
-def command(home, port, host, startup_delay, users_file, quiet_period, executors, anonymous_read, root_url) -> int:
+def command(home, port, host, startup_delay, users_file, quiet_period, executors, anonymous_read, root_url,
+            fail_boot) -> int:
     """Run a Jenkins stand-in until SIGTERM or Ctrl-C.
 
     It answers the REST API as a Jenkins 2.4xx would (what python-jenkins and jenkins-jobs use),
@@ -36,4 +38,4 @@ def command(home, port, host, startup_delay, users_file, quiet_period, executors
     logging.getLogger("dindjobs.standin").setLevel(logging.INFO)  # lifecycle lines, like Jenkins' log
     return serve(home, port=port, host=host, startup_delay=startup_delay, users_file=users_file,
                  quiet_period=quiet_period, executors=executors, anonymous_read=anonymous_read,
-                 root_url=root_url)
+                 root_url=root_url, fail_boot=fail_boot)
