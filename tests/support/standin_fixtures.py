@@ -7,26 +7,29 @@ Fixtures:
   period and two executors; its home is ``tmp_path / "standin-home"``. Stopped after the test.
 - ``standin_factory``: ``make(**kwargs) -> StandIn`` for anything else. Keyword arguments are
   those of ``StandIn`` (``startup_delay``, ``quiet_period``, ``anonymous_read``, ``executors``,
-  ``restart_delay``, ``restart_down``, ``post_production_delay``, ``port``, ``users``...), plus
-  ``home`` (default: a fresh directory under ``tmp_path``) and ``start`` (default True; with
-  False you get a stopped instance to ``.start(wait=False)`` yourself). Every instance made is
-  stopped after the test.
+  ``restart_delay``, ``restart_down``, ``post_production_delay``, ``root_url``, ``csrf``,
+  ``port``, ``users``; ``users=None`` takes the admin from ``JENKINS_ADMIN_ID`` /
+  ``JENKINS_ADMIN_PASSWORD_FILE``), plus ``home`` (default: a fresh directory under
+  ``tmp_path``) and ``start`` (default True; with False you get a stopped instance to
+  ``.start(wait=False)`` yourself). Every instance made is stopped after the test.
+- ``standin_client``: a :class:`Client` for ``standin`` authenticated with the admin *password*
+  and holding a valid crumb + session cookie (so its POSTs pass the CSRF filter).
 - ``standin_env``: the ``standin`` plus ``DINDJOBS_URL``, ``DINDJOBS_USER`` and
   ``DINDJOBS_TOKEN`` pointing at it (on top of ``clean_env``), for CLI tests.
 
-Useful on a StandIn: ``.url``, ``.session`` (``X-Jenkins-Session``), ``.identity``
-(``X-Instance-Identity``), ``.requests`` / ``.writes()`` (logged method, path, status, query,
-user), ``.restart(delay=..., wait=True, safe=False)``, ``.fail_boot()``, ``.stop()``,
-``.restrict(user, perms, item=None)``, and ``.model`` (the live item tree and queue).
+Useful on a StandIn: ``.url``, ``.port``, ``.home``, ``.session`` (``X-Jenkins-Session``, None
+unless ready), ``.identity`` (``X-Instance-Identity``), ``.phase``, ``.requests`` /
+``.writes()`` (logged method, path, status, query, user), ``.restart(delay=None, wait=True,
+safe=False)``, ``.fail_boot()``, ``.finish_startup()`` (end a long ``startup_delay`` now),
+``.wait_ready()``, ``.stop()``, ``.restrict(user, perms, item=None)``, and ``.model`` (the
+live item tree, ``.model.queue``, ``.model.find("a/b")``).
 
-- ``standin_client``: a :class:`Client` for ``standin`` authenticated with the admin *password*
-  and holding a valid crumb + session cookie (so POSTs pass the CSRF filter).
-
-Helpers: ``job_xml(*shell_commands, params=..., concurrent=...)`` (a freestyle config.xml),
-``wait_until(fn, timeout)`` (poll until truthy), ``Client(url, auth=None)`` (a ``requests`` session with relative paths, no automatic
-redirects, ``.fetch_crumb()``), ``free_port()`` (a loopback port nobody listens on, for "connection refused" tests),
-``admin_user()`` and ``start_standin_process(...)`` (``python3 -m dindjobs.standin`` as a child
-process; the caller terminates it).
+Helpers: ``job_xml(*shell_commands, params=[(name, default)], concurrent=False,
+description="")`` (a freestyle config.xml), ``wait_until(fn, timeout)`` (poll until truthy),
+``Client(url, auth=None)`` (a ``requests`` session with paths relative to the URL, no automatic
+redirects, ``.fetch_crumb()``), ``free_port()`` (a loopback port nobody listens on, for
+"connection refused" tests), ``admin_user()`` and ``start_standin_process(home, port, *args)``
+(``python -m dindjobs.standin`` as a child process, stderr piped; the caller terminates it).
 """
 
 from __future__ import annotations
