@@ -400,6 +400,52 @@ class Jenkins:
         self.request("POST", self._job_path(job, f"{int(number)}/stop"), what=f"build {job!r} #{number}",
                      idempotent=True)
 
+    # --- quiet-down and build records (backup) ------------------------------------------------
+
+    def quiet_down(self, reason: str | None = None) -> None:
+        """Prepare for shutdown: no new build starts (triggers still queue); running ones go on."""
+        path = "quietDown" + (f"?message={_quote(reason)}" if reason else "")
+        self.request("POST", path, what="quiet-down", idempotent=True)
+
+    def cancel_quiet_down(self) -> None:
+        """Let queued builds start again."""
+        self.request("POST", "cancelQuietDown", what="cancel quiet-down", idempotent=True)
+
+    def quieting_down(self) -> bool:
+        """Whether Jenkins is in quiet-down."""
+        return bool(self.get_json("api/json?tree=quietingDown", what="the Jenkins root").get("quietingDown"))
+
+    def job_builds(self, all_builds: bool = False) -> dict[str, list[dict]]:
+        """``{job full name: [{number, building}, ...]}`` for every job, in one tree request.
+
+        ``all_builds``: the whole history (``allBuilds``); else the newest 100 per job, which
+        always include the running ones.
+        """
+        field = "allBuilds" if all_builds else "builds"
+        tree = "jobs"
+        for _ in range(TREE_LEVELS):
+            tree = f"jobs[name,{field}[number,building],{tree}]"
+        data = self.get_json(f"api/json?tree={tree}", what="the build list")
+        found: dict[str, list[dict]] = {}
+        pending = [("", data.get("jobs") or [])]
+        while pending:
+            prefix, children = pending.pop()
+            for child in children:
+                if "name" not in child:
+                    continue
+                full = prefix + child["name"]
+                if isinstance(child.get("jobs"), list):
+                    pending.append((full + "/", child["jobs"]))
+                if isinstance(child.get(field), list):
+                    found[full] = [{"number": b.get("number"), "building": bool(b.get("building"))}
+                                   for b in child[field]]
+        return found
+
+    def running_builds(self) -> list[str]:
+        """``job #n`` for every build in progress."""
+        return sorted(f"{job} #{b['number']}" for job, builds in self.job_builds().items()
+                      for b in builds if b["building"])
+
     def wait_ready(self, timeout: float, on_progress: Callable[[str], None] | None = None, **kwargs) -> dict:
         """Block until Jenkins is usable with our credentials; see :func:`dindjobs.readiness.wait_ready`."""
         from dindjobs.readiness import wait_ready
