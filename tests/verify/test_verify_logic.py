@@ -1,0 +1,136 @@
+"""verify's pure logic: evidence parsing, parameter defaults, failure diagnosis and the proofs."""
+
+from __future__ import annotations
+
+from fakewrapper import HOST, IMAGE, NESTED, FakeWrapper
+
+from dindjobs.verify import (
+    FAIL,
+    PASS,
+    SKIP,
+    Evidence,
+    JobReport,
+    Nesting,
+    VerifyReport,
+    default_parameters,
+    diagnose,
+    parse_evidence,
+)
+
+
+def test_evidence_comes_only_from_marked_lines_not_from_shell_traces():
+    log = (
+        "+ docker info --format {{.ID}}\n"
+        f"+ echo 'DINDJOBS-EVIDENCE daemon-id={HOST}'\n"
+        f"DINDJOBS-EVIDENCE daemon-id={NESTED}\r\n"
+        f"DINDJOBS-EVIDENCE image-id={IMAGE}\n"
+        "  DINDJOBS-EVIDENCE tag=hello:latest  \n"
+        "Finished: SUCCESS\n"
+    )
+    evidence = parse_evidence(log)
+    assert (evidence.daemon_id, evidence.image_id, evidence.tag) == (NESTED, IMAGE, "hello:latest")
+    assert evidence.conflicts == []
+
+
+def test_evidence_ignores_hidden_annotations_and_empty_values_and_flags_conflicts():
+    note = "\x1b[8mha:////4abc=\x1b[0m"
+    log = (f"{note}DINDJOBS-EVIDENCE daemon-id={NESTED}\n"
+           "DINDJOBS-EVIDENCE image-id=\n"
+           f"DINDJOBS-EVIDENCE daemon-id={HOST}\n"
+           "DINDJOBS-EVIDENCE colour=blue\n")
+    evidence = parse_evidence(log)
+    assert evidence.daemon_id == HOST
+    assert evidence.image_id is None
+    assert evidence.conflicts == [f"daemon-id printed as {NESTED} and as {HOST}"]
+
+
+def test_no_evidence_in_an_unrelated_log():
+    assert parse_evidence("hello\nDINDJOBS-EVIDENCE\nFinished: SUCCESS\n") == Evidence()
+
+
+def test_default_parameters_of_a_parameterized_job():
+    info = {"property": [
+        {"_class": "hudson.model.BuildDiscarderProperty"},
+        {"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": [
+            {"name": "IMAGE_NAME", "defaultParameterValue": {"value": "hello"}},
+            {"name": "DOCKERFILE", "defaultParameterValue": {"value": "FROM x\nRUN y\n"}},
+            {"name": "EMPTY", "defaultParameterValue": {"value": None}},
+            {"name": "FLAG", "defaultParameterValue": {"value": True}},
+            {"name": "NODEFAULT"},
+        ]},
+    ]}
+    assert default_parameters(info) == {"IMAGE_NAME": "hello", "DOCKERFILE": "FROM x\nRUN y\n",
+                                        "EMPTY": "", "FLAG": "true", "NODEFAULT": ""}
+
+
+def test_a_job_without_parameters_is_triggered_with_plain_build():
+    assert default_parameters({"property": [{"_class": "x"}]}) is None
+    assert default_parameters({}) is None
+
+
+def test_diagnose_names_a_daemon_that_is_not_the_nested_one():
+    tail = ["+ docker build -t x .",
+            "Cannot connect to the Docker daemon at tcp://127.0.0.1:2375. Is the docker daemon running?",
+            "Build step 'Execute shell' marked build as failure", "Finished: FAILURE"]
+    reason = diagnose("FAILURE", tail)
+    assert reason.startswith("build FAILURE: the job could not reach a Docker daemon at tcp://127.0.0.1:2375")
+    assert "DOCKER_HOST" in reason
+
+
+def test_diagnose_quotes_the_last_error_line_of_a_broken_dockerfile():
+    tail = ["Step 2/3 : RUN exit 3", " ---> Running in 0123",
+            "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+            "+ echo done", "Finished: FAILURE"]
+    assert diagnose("FAILURE", tail) == "build FAILURE: The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+    assert diagnose("ABORTED", ["Finished: ABORTED"]) == "build ABORTED"
+
+
+def statuses(checks):
+    return {c.name: c.status for c in checks}
+
+
+def test_every_proof_holds_for_a_build_in_the_nested_daemon():
+    checks = Nesting(FakeWrapper()).prove(Evidence(NESTED, IMAGE, "hello:latest"))
+    assert statuses(checks) == {"evidence": PASS, "nested daemon": PASS, "not host daemon": PASS,
+                                "image in nested": PASS, "image not on host": PASS}
+
+
+def test_a_build_on_the_host_daemon_fails_the_proofs():
+    wrapper = FakeWrapper(nested_images=(), host_images=(IMAGE,))
+    checks = Nesting(wrapper).prove(Evidence(HOST, IMAGE))
+    assert statuses(checks) == {"evidence": PASS, "nested daemon": FAIL, "not host daemon": FAIL,
+                                "image in nested": FAIL, "image not on host": FAIL}
+    assert any("HOST daemon" in c.detail for c in checks)
+
+
+def test_unreachable_host_daemon_skips_its_checks_and_never_passes_them():
+    checks = Nesting(FakeWrapper(host_down=True)).prove(Evidence(NESTED, IMAGE))
+    assert statuses(checks) == {"evidence": PASS, "nested daemon": PASS, "not host daemon": SKIP,
+                                "image in nested": PASS, "image not on host": SKIP}
+    report = JobReport("j", build=1, result="SUCCESS", checks=checks)
+    assert not report.ok
+    assert report.proof_text() == "3/5 held; skipped: not host daemon, image not on host"
+
+
+def test_no_wrapper_at_all_skips_every_wrapper_check_but_missing_evidence_still_fails():
+    nesting = Nesting(None, "no Docker engine answers")
+    assert statuses(nesting.prove(Evidence(NESTED, IMAGE))) == {
+        "evidence": PASS, "nested daemon": SKIP, "not host daemon": SKIP,
+        "image in nested": SKIP, "image not on host": SKIP}
+    assert statuses(nesting.prove(Evidence())) == {
+        "evidence": FAIL, "nested daemon": FAIL, "not host daemon": FAIL,
+        "image in nested": FAIL, "image not on host": FAIL}
+
+
+def test_report_is_ok_only_when_every_job_succeeded_and_every_proof_held():
+    good = JobReport("a", build=1, result="SUCCESS", seconds=2.0,
+                     checks=Nesting(FakeWrapper()).prove(Evidence(NESTED, IMAGE)))
+    bad = JobReport("b", build=3, result="FAILURE", seconds=1.0, reason="build FAILURE", log="x\nboom\n")
+    assert VerifyReport([good], seconds=3.0).ok
+    report = VerifyReport([good, bad], seconds=3.5)
+    assert not report.ok and int(report.exit_code) == 1
+    assert report.overhead == 1.5
+    data = report.to_json()
+    assert [j["ok"] for j in data["jobs"]] == [True, False]
+    assert data["jobs"][1]["console_tail"] == ["x", "boom"]
+    assert not VerifyReport([]).ok
