@@ -136,7 +136,7 @@ def _entry(info: tarfile.TarInfo, top: str) -> dict[str, Any]:
     if kind is None:
         raise BackupError(f"archive member {info.name!r} has an unsupported type {info.type!r}")
     entry: dict[str, Any] = {"path": _safe_name(info.name, top), "type": kind, "size": info.size if kind == "file" else 0,
-                             "mode": info.mode, "uid": info.uid, "gid": info.gid, "mtime": int(info.mtime)}
+                             "mode": info.mode & 0o7777, "uid": info.uid, "gid": info.gid, "mtime": int(info.mtime)}
     if kind in ("symlink", "hardlink"):
         entry["link"] = info.linkname
         if kind == "hardlink":
@@ -375,8 +375,7 @@ def verify(path: Path, progress: Progress = lambda _: None) -> dict[str, Any]:
                 entry["sha256"] = _copy(tar.extractfile(info), info.size, lambda _: None, meter)
             meter.files += 1
             seen.append(entry)
-        if manifest is not None:
-            _drain(path, tar)
+        _drain(path, tar)
     if manifest is None:
         raise _corrupt(path, "no manifest at the end (the archive is incomplete)")
     _compare(path, manifest, seen)
@@ -392,7 +391,7 @@ def _drain(path: Path, tar: tarfile.TarFile) -> None:
         if not rest:
             return
         if rest.count(0) != len(rest):
-            raise _corrupt(path, "data after the end of the archive")
+            raise _corrupt(path, "unreadable data where a tar header should be (damaged or not ours)")
 
 
 def _load_json(path: Path, data: bytes) -> Any:

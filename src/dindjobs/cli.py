@@ -30,6 +30,9 @@ COMMAND_MODULES = [
     "wait",
     "standin",
     "sync",
+    "verify",
+    "backup",
+    "restore",
 ]
 
 EPILOG = """\b

@@ -12,25 +12,31 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import docker
 import docker.errors
+import docker.types
 import requests.exceptions
 
 from dindjobs.config import DEFAULT_NAME
 from dindjobs.errors import DockerEngineError, TimeoutExpired, WrapperError
 from dindjobs.wrapper_spec import (
+    DOCKER_DATA,
+    JENKINS_HOME,
     LABEL_URL,
     STOP_TIMEOUT,
     EngineFacts,
     host_capabilities,
     is_managed,
+    managed_labels,
     volume_names,
 )
 
 Progress = Callable[[str], None]
 NESTED_TIMEOUT = 30  # seconds for one `docker` call inside the wrapper
+ARCHIVE_CHUNK = 1 << 20
+VOLUME_ROLES = ("jenkins-home", "docker-data")
 
 
 def no_progress(_: str) -> None:
@@ -249,6 +255,82 @@ class Wrapper:
             if time.monotonic() >= deadline:
                 raise TimeoutExpired(f"wrapper {self.name} not healthy after {timeout:.0f}s (last state: {seen})")
             time.sleep(interval)
+
+
+    # --- volumes and archives (backup/restore) -----------------------------------------------
+
+    def volume_labels(self, volume_name: str) -> dict[str, str] | None:
+        """A volume's labels ({} when it has none), or None when it does not exist."""
+        with engine_errors():
+            try:
+                return dict(self.client.volumes.get(volume_name).attrs.get("Labels") or {})
+            except docker.errors.NotFound:
+                return None
+
+    def existing_volumes(self) -> list[str]:
+        """Which of this wrapper's two volumes exist."""
+        return [v for v in self.volume_names if self.volume_labels(v) is not None]
+
+    def create_volumes(self) -> None:
+        """Create both volumes, labelled as ours (they must not exist)."""
+        with engine_errors():
+            for volume, role in zip(self.volume_names, VOLUME_ROLES, strict=True):
+                self.client.volumes.create(name=volume, driver="local", labels=managed_labels(self.name, role))
+
+    def remove(self, volumes: bool = False, stop_timeout: int = STOP_TIMEOUT) -> None:
+        """Stop and remove the container (ours only); with ``volumes``, remove our volumes too."""
+        container = self.container()
+        if container is not None:
+            if not is_managed(container.labels, self.name):
+                raise WrapperError(f"container {self.name} is not managed by dindjobs: leaving it alone")
+            self.stop(timeout=stop_timeout)
+            with engine_errors():
+                container.remove(v=False)
+        for volume in self.existing_volumes() if volumes else ():
+            if not is_managed(self.volume_labels(volume), self.name):
+                raise WrapperError(f"volume {volume} was not created by dindjobs: leaving it alone",
+                                   hint="remove it yourself, or restore under another --name")
+            with engine_errors():
+                self.client.volumes.get(volume).remove()
+
+    def get_archive(self, path: str) -> Iterator[bytes]:
+        """A tar stream of ``path`` in the container (running or stopped), in chunks."""
+        container = self.container()
+        if container is None:
+            raise WrapperError(f"no wrapper named {self.name}", hint="start it with `dindjobs up`")
+        with engine_errors():
+            chunks, _stat = container.get_archive(path, chunk_size=ARCHIVE_CHUNK)
+        return _guarded(chunks)
+
+    @contextlib.contextmanager
+    def loader(self, image: str) -> Iterator[Callable[[str, Iterable[bytes]], None]]:
+        """A created, never started container of ``image`` with both volumes mounted where the
+        wrapper mounts them; yields ``put(path, chunks)`` that extracts a tar stream at ``path``
+        (owners and modes as in the tar). The container is removed afterwards."""
+        mounts = [docker.types.Mount(JENKINS_HOME, self.jenkins_home_volume, type="volume"),
+                  docker.types.Mount(DOCKER_DATA, self.docker_data_volume, type="volume")]
+        with engine_errors():
+            host_config = self.client.api.create_host_config(mounts=mounts, network_mode="none")
+            created = self.client.api.create_container(
+                image, name=f"{self.name}-restore", host_config=host_config,
+                labels=managed_labels(self.name, "restore"))
+        try:
+            container = self.client.containers.get(created["Id"])
+
+            def put(path: str, chunks: Iterable[bytes]) -> None:
+                with engine_errors():
+                    if not container.put_archive(path, chunks):
+                        raise DockerEngineError(f"the engine refused to extract into {path}")
+
+            yield put
+        finally:
+            with engine_errors():
+                self.client.api.remove_container(created["Id"], force=True)
+
+
+def _guarded(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    with engine_errors():
+        yield from chunks
 
 
 def _last_line(text: str) -> str:
