@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -159,3 +160,28 @@ def test_select_jobs_from_yaml_and_from_the_server(client, standin_client, tmp_p
     assert select_jobs(client, (), "live-*") == ["live-one"]
     with pytest.raises(Exception, match="no build jobs"):
         select_jobs(client, (), "nothing-*")
+
+
+def cli(capsys, *argv):
+    from dindjobs import cli as cli_module
+
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main(list(argv))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_cli_streams_consoles_prints_a_report_and_never_passes_unmade_checks(capsys, standin_env, standin_client):
+    create(standin_client, "one", job_xml("echo first-line", EVIDENCE))
+    create(standin_client, "two", job_xml("echo second-line", EVIDENCE))
+    code, out, err = cli(capsys, "verify", "--jobs", "*", "--name", "dindjobs-verify-nowrapper-7f3a")
+    assert code == 1  # no wrapper of that name: the nesting checks are skipped, so nothing is proved
+    assert "[one] first-line" in err and "[two] second-line" in err
+    assert "nesting checks will be skipped" in err
+    assert "skipped" in out and "2 with skipped checks" in out
+    assert ADMIN_TOKEN not in out + err
+    code, out, _ = cli(capsys, "verify", "--jobs", "one", "--json", "--no-trigger", "--quiet",
+                       "--name", "dindjobs-verify-nowrapper-7f3a")
+    data = json.loads(out)
+    assert code == 1 and [j["build"] for j in data["jobs"]] == [1]
+    assert {c["status"] for c in data["jobs"][0]["checks"]} == {"pass", "skip"}

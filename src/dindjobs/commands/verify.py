@@ -1,0 +1,97 @@
+"""`dindjobs verify [PATH...] [--jobs GLOB]`: run the build jobs and prove they ran nested."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+
+from dindjobs import output
+from dindjobs.cli_support import exits_with, json_option, pass_app
+from dindjobs.errors import RenderError
+from dindjobs.jenkins import Jenkins
+from dindjobs.render import error_details
+from dindjobs.verify import FAIL, SKIP, Timeouts, open_nesting, select_jobs, verify
+
+
+class _Console:
+    """Console lines and states on stderr, prefixed with the job name when several jobs run."""
+
+    def __init__(self, jobs: list[str], quiet: bool) -> None:
+        self.prefix = len(jobs) > 1
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self.console = output.stderr_console()
+
+    def line(self, job: str, text: str) -> None:
+        if not self.quiet:
+            with self.lock:
+                self.console.print(f"[{job}] {text}" if self.prefix else text, markup=False)
+
+    def state(self, job: str, text: str) -> None:
+        with self.lock:
+            self.console.print(f"verify: {job}: {text}", markup=False)
+
+
+@click.command("verify")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--jobs", "pattern", metavar="GLOB",
+              help="Only jobs whose full name matches GLOB (e.g. 'images/*'). Without PATH: jobs on the server.")
+@click.option("--name", help="Wrapper name; overrides the global --name.")
+@click.option("--no-trigger", is_flag=True, help="Check each job's last build instead of starting a new one.")
+@click.option("--timeout", "phase_timeout", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
+              help="Seconds allowed for each phase of each job: in the queue, building, finishing the log.")
+@click.option("--quiet", is_flag=True, help="Do not stream the consoles (states and the report still show).")
+@json_option
+@pass_app
+@exits_with
+def command(app, paths, pattern, name, no_trigger, phase_timeout, quiet, as_json) -> int:
+    """Trigger each build job (parameterized ones with their default values), follow it through
+    the queue to its build, stream its console on stderr and wait for its result. Then prove
+    nesting: the daemon ID the job printed is the wrapper's nested daemon and not the host's,
+    and the image ID it printed exists in the nested daemon and not on the host. Checks that
+    cannot be made are reported as skipped, never as passed. Exit 0 only when every job
+    succeeded and every proof held, else 1."""
+    app.override(name=name)
+    settings = app.settings
+    client = Jenkins(settings)
+    try:
+        try:
+            jobs = select_jobs(client, paths, pattern, conf_path=settings.conf_path)
+        except RenderError as exc:
+            for line in error_details(exc):
+                output.progress(line)
+            raise
+        nesting = open_nesting(settings.name)
+        if nesting.wrapper is None:
+            output.progress(f"verify: nesting checks will be skipped: {nesting.unreachable}")
+        console = _Console(jobs, quiet)
+        output.progress(f"verify: {'checking the last build of' if no_trigger else 'building'} "
+                        f"{len(jobs)} job(s) on {settings.url}: {', '.join(jobs)}")
+        timeouts = Timeouts(queue=phase_timeout, build=phase_timeout, log=min(phase_timeout, 60.0))
+        report = verify(client, jobs, nesting, trigger=not no_trigger, timeouts=timeouts,
+                        on_line=console.line, on_state=console.state)
+    finally:
+        client.close()
+    if as_json:
+        output.print_json(report.to_json())
+        return int(report.exit_code)
+    output.print_table(None, ["job", "build", "result", "seconds", "nested proof"], [
+        (j.job, f"#{j.build}" if j.build is not None else "-", j.result or "-",
+         f"{j.seconds:.1f}" if j.seconds is not None else "-", j.proof_text())
+        for j in report.jobs])
+    for job in report.jobs:
+        if job.ok:
+            continue
+        click.echo(f"\n{job.job}: {job.reason or 'proof did not hold'}")
+        for check in job.checks:
+            if check.status in (FAIL, SKIP):
+                click.echo(f"  {check.status} {check.name}: {check.detail}")
+        for note in job.notes:
+            click.echo(f"  note: {note}")
+        if job.result not in (None, "SUCCESS") and job.console_tail:
+            click.echo(f"  last lines of the console of #{job.build}:")
+            for line in job.console_tail:
+                click.echo(f"  | {line}")
+    click.echo(report.summary_line())
+    return int(report.exit_code)
