@@ -85,7 +85,7 @@ def test_fail_boot_flag_of_the_module(tmp_path):
 
 
 def test_restart_goes_restarting_refused_loading_ready(standin_factory):
-    standin = standin_factory(restart_delay=0.4, restart_down=0.6, startup_delay=60, start=False)
+    standin = standin_factory(restart_delay=1.5, restart_down=1.0, startup_delay=60, start=False)
     standin.start(wait=False)
     standin.finish_startup()
     standin.wait_ready()
@@ -109,8 +109,10 @@ def test_restart_goes_restarting_refused_loading_ready(standin_factory):
 
 def test_safe_restart_waits_for_running_builds(standin_factory):
     standin = standin_factory()
+    gate = standin.home / "go"
     c = Client(standin.url, (ADMIN_USER, ADMIN_TOKEN))
-    c.post("createItem?name=j", data=job_xml("sleep 0.6"), headers={"Content-Type": "text/xml"})
+    c.post("createItem?name=j", data=job_xml(f"while [ ! -e {gate} ]; do sleep 0.02; done"),
+           headers={"Content-Type": "text/xml"})
     assert c.get("safeRestart").status_code == 200  # GET: the confirmation page
     qid = int(c.post("job/j/build").headers["Location"].rstrip("/").rsplit("/", 1)[1])
     wait_until(lambda: c.get(f"queue/item/{qid}/api/json").json().get("executable"))
@@ -118,6 +120,8 @@ def test_safe_restart_waits_for_running_builds(standin_factory):
     assert c.post("safeRestart").status_code == 302
     root = c.get("api/json")
     assert root.status_code == 200 and root.json()["quietingDown"] is True  # still serving while building
+    assert standin.session == session
+    gate.touch()
     standin.wait_ready(30)
     wait_until(lambda: standin.session not in (None, session), what="new session")
     assert c.get("job/j/1/api/json").json()["result"] == "SUCCESS"  # the build finished, not aborted
@@ -233,7 +237,7 @@ def test_module_runs_on_bare_python_refused_loading_ready_sigterm(tmp_path):
     users.write_text(f"{ADMIN_USER}:{ADMIN_PASSWORD}:{ADMIN_TOKEN}\n")
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(SRC)}
     proc = subprocess.Popen([BARE_PYTHON, "-S", "-m", "dindjobs.standin", "--home", str(tmp_path / "home"),
-                             "--port", str(port), "--users", str(users), "--startup-delay", "1.5",
+                             "--port", str(port), "--users", str(users), "--startup-delay", "2.5",
                              "--quiet-period", "0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

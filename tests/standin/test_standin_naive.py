@@ -143,7 +143,7 @@ def test_naive_03_refused_then_503_everywhere_without_x_jenkins(standin_factory)
 
 
 def test_naive_04_queue_item_comes_before_the_build(standin_factory):
-    standin = standin_factory(quiet_period=0.6)
+    standin = standin_factory(quiet_period=60)
     client = Client(standin.url, (ADMIN_USER, ADMIN_TOKEN))
     create(client, "j", job_xml("true"))
     qid = queue_id(trigger(client, "j"))
@@ -151,7 +151,9 @@ def test_naive_04_queue_item_comes_before_the_build(standin_factory):
     assert waiting["_class"] == "hudson.model.Queue$WaitingItem"
     assert waiting["why"].startswith("In the quiet period. Expires in ")
     assert "executable" not in waiting and "cancelled" not in waiting
+    assert waiting["timestamp"] > waiting["inQueueSince"]
     assert client.get("job/j/api/json").json()["lastBuild"] is None
+    assert queue_id(client.post("job/j/build", params={"delay": "0sec"})) == qid  # "build now" pulls it in
     left = wait_until(lambda: (lambda i: i if "executable" in i else None)(
         client.get(f"queue/item/{qid}/api/json").json()), what="LeftItem")
     assert left["_class"] == "hudson.model.Queue$LeftItem" and left["why"] is None
@@ -217,7 +219,7 @@ def test_naive_06_build_numbers_at_start_never_reused_and_queue_items_expire(sta
 
 
 def test_naive_07_result_null_while_building_and_post_production(standin_factory):
-    standin = standin_factory(post_production_delay=0.6)
+    standin = standin_factory(post_production_delay=60)
     client = Client(standin.url, (ADMIN_USER, ADMIN_TOKEN))
     create(client, "j", job_xml("echo start; sleep 0.4"))
     executable(client, queue_id(trigger(client, "j")))
@@ -229,6 +231,7 @@ def test_naive_07_result_null_while_building_and_post_production(standin_factory
     assert post["inProgress"] is True and post["result"] == "SUCCESS" and post["duration"] > 0
     assert "Finished:" not in client.get("job/j/1/consoleText").text
     assert client.get("job/j/1/logText/progressiveText", params={"start": 0}).headers.get("X-More-Data") == "true"
+    standin.end_post_production()
     done = finished(client, "j", 1)
     assert done["building"] is False
     assert client.get("job/j/1/consoleText").text.endswith("Finished: SUCCESS\n")

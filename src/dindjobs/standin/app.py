@@ -78,7 +78,8 @@ class StandIn:
     "getting ready" after each (re)start. ``quiet_period``: the global quiet period (Jenkins: 5 s).
     ``restart_delay`` / ``restart_down``: seconds of the "restarting" 503 page, then of connection
     refused, during a restart. ``post_production_delay``: a pause between ``building:false`` and
-    ``Finished:`` in the log (0 in real use; makes the window observable in tests). ``csrf=False``
+    ``Finished:`` in the log (0 in real use; makes the window observable in tests, which end it
+    with :meth:`end_post_production`). ``csrf=False``
     is Jenkins with CSRF protection disabled: no crumb checks, ``crumbIssuer`` answers 404.
     """
 
@@ -99,6 +100,7 @@ class StandIn:
         self.restart_delay = restart_delay
         self.restart_down = restart_down
         self.post_production_delay = post_production_delay
+        self._post_production_release = threading.Event()
         self.csrf = csrf
         self.phase = DOWN
         self.model: Jenkins | None = None
@@ -148,10 +150,15 @@ class StandIn:
         """End the current startup delay now (tests use a long delay, then release it)."""
         self._end_loading.set()
 
+    def end_post_production(self) -> None:
+        """End every ``post_production_delay`` pause now, and from now on."""
+        self._post_production_release.set()
+
     def stop(self) -> None:
         """Abort running builds, persist, close the socket."""
         self._boot_cancelled = True
         self._end_loading.set()
+        self._post_production_release.set()
         with self._lifecycle:
             self._shutdown_model()
             self._close()
@@ -227,6 +234,7 @@ class StandIn:
                             executors=self.executors, quiet_period=self.quiet_period, root_url=self.root_url,
                             post_production_delay=self.post_production_delay)
             model.fallback_url = self.root_url or self.url
+            model.post_production_release = self._post_production_release
             model.use_crumbs = self.csrf
             model.load()
         except Exception as exc:  # noqa: BLE001 - any boot error is Jenkins' HudsonFailedToLoad

@@ -60,6 +60,7 @@ class Jenkins(ItemGroup, Bean):
         self.configured_url = root_url
         self.fallback_url = root_url or "http://127.0.0.1:8080/"
         self.post_production_delay = post_production_delay
+        self.post_production_release = threading.Event()  # set: post-production pauses end now
         self.quieting_down = False
         self.quiet_down_reason: str | None = None
         self.use_crumbs = True

@@ -299,7 +299,7 @@ class Queue:
             try:
                 run.execute(steps, env, workspace, self.model.lock,
                             post_production_delay=self.model.post_production_delay,
-                            on_state=self._notify)
+                            on_state=self._notify, release=self.model.post_production_release)
             except Exception:  # noqa: BLE001 - an executor must never die silently
                 log.exception("build %s #%d crashed", job.full_name, number)
                 with self.cond:

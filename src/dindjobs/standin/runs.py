@@ -246,7 +246,7 @@ class Run(Bean):
 
     def execute(self, steps: list[str], env: Mapping[str, str], workspace: Path,
                 lock: threading.RLock, post_production_delay: float = 0.0,
-                on_state: Callable[[], None] = lambda: None) -> None:
+                on_state: Callable[[], None] = lambda: None, release: threading.Event | None = None) -> None:
         """Run the build to completion (blocking; called on the executor's thread)."""
         self.workspace = workspace
         start = time.monotonic()
@@ -290,7 +290,7 @@ class Run(Bean):
                 self.state = POST_PRODUCTION
             on_state()
             if post_production_delay:
-                time.sleep(post_production_delay)
+                (release or threading.Event()).wait(post_production_delay)
             out.write(f"Finished: {result}\n".encode())
         with lock:
             self.state = COMPLETED
