@@ -40,8 +40,9 @@ image: $(STAMP)
 demo: $(STAMP)
 	@echo "make demo: not yet (see issue 7)"
 
+# Benchmarks (issue 9): QUICK=1 for a run under 2 minutes, BENCH_ARGS for e.g. --no-docker.
 bench: $(STAMP)
-	@echo "make bench: not yet (see issue 9)"
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

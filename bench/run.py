@@ -1,0 +1,187 @@
+"""`make bench`: every scenario of issue 9, one table on stdout, JSON in bench/results/.
+
+Usage: ``python -m bench [--quick] [--no-docker] [--only jobs,scale,wait,nested] [--out DIR]``.
+Progress goes to stderr, the table to stdout. Benchmarks are not tests: nothing here fails
+because a figure is slow; the closing lines say which targets are met and by how much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench import jobs, nested, stats, waitlat
+from bench.tools import BIN, REPO, Credentials
+
+RESULTS = REPO / "bench" / "results"
+SECTIONS = ("jobs", "scale", "wait", "nested")
+
+
+@dataclass(frozen=True)
+class Config:
+    """How much of everything to run."""
+
+    projects: int = 5  # x templates = the small tree (500 jobs)
+    templates: int = 100
+    runs: int = 5
+    warmup: int = 1
+    scale_projects: int = 50  # 5 000 jobs
+    scale_runs: int = 5
+    wait_samples: int = 20
+    wait_low: float = 0.5
+    wait_high: float = 2.0
+    build_runs: int = 5
+    build_files: int = 3000
+    start_runs: int = 5
+
+
+FULL = Config()
+QUICK = Config(templates=20, runs=3, warmup=0, scale_projects=25, scale_runs=1, wait_samples=5, build_runs=1,
+               build_files=1000, start_runs=1)
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release(), "dindjobs": _version([str(BIN / "dindjobs"), "--version"]),
+            "jenkins-jobs": _version([str(BIN / "jenkins-jobs"), "--version"]),
+            "commit": _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])}
+
+
+def run(cfg: Config, sections: tuple[str, ...], work: Path) -> dict:
+    """Run ``sections`` with ``cfg``; returns the results document (rows, raw samples, facts)."""
+    creds = Credentials(work / "creds")
+    rows: list[dict] = []
+    raw: dict = {}
+    seconds: dict = {}
+    small_jobs = cfg.projects * cfg.templates
+    small = jobs.Cells()
+    if "jobs" in sections:
+        t = time.monotonic()
+        small = jobs.run_small(work, creds, cfg.projects, cfg.templates, cfg.runs, cfg.warmup, log)
+        rows += jobs.small_rows(small, small_jobs)
+        raw["jobs"] = small.to_json()
+        seconds["jobs"] = round(time.monotonic() - t)
+    if "scale" in sections:
+        t = time.monotonic()
+        big = jobs.run_scale(work, creds, cfg.scale_projects, cfg.templates, cfg.scale_runs, log)
+        rows += jobs.scale_rows(big, small, cfg.scale_projects * cfg.templates, small_jobs)
+        raw["scale"] = big.to_json()
+        seconds["scale"] = round(time.monotonic() - t)
+    if "wait" in sections:
+        t = time.monotonic()
+        data = waitlat.run(work, creds, cfg.wait_samples, 1 if cfg.warmup else 0, log, cfg.wait_low, cfg.wait_high)
+        rows += waitlat.rows(data)
+        raw["wait"] = data
+        seconds["wait"] = round(time.monotonic() - t)
+    if "nested" in sections:
+        why = nested.available()
+        if why:
+            log(f"skipping scenarios 6 and 7: {why}")
+            raw["nested"] = {"skipped": why}
+        else:
+            t = time.monotonic()
+            wrapper = nested.BenchWrapper(work, log)
+            try:
+                log(f"starting wrapper {wrapper.name}")
+                wrapper.up()
+                drivers = nested.storage_drivers(wrapper)
+                built = nested.build_overhead(work, wrapper, cfg.build_runs, cfg.warmup, cfg.build_files, log)
+                started = nested.start_times(wrapper, cfg.start_runs, cfg.warmup, log)
+            finally:
+                wrapper.down()
+            rows += nested.build_rows(built, drivers) + nested.start_rows(started)
+            raw["nested"] = {"drivers": drivers, "build": built, "start": started}
+            seconds["nested"] = round(time.monotonic() - t)
+    return {"rows": rows, "raw": raw, "config": asdict(cfg), "section_seconds": seconds}
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """One line per target of issue 9: met or missed, by how much."""
+    lines = []
+
+    def find(prefix: str, measure: str, suffix: str = "") -> dict | None:
+        return next((r for r in rows if r["scenario"].startswith(prefix) and r["scenario"].endswith(suffix)
+                     and r["measure"] == measure), None)
+
+    checks = [
+        ("cold push <= 1.0x JJB --workers 4", find("1 cold push", "wall time", "--workers 4"), "ratio", 1.0),
+        ("no-op <= 1.0x JJB warm cache", find("2 no-op", "wall time"), "ratio", 1.0),
+        ("5 000-job peak RSS <= 1.5x JJB", find("4 cold", "peak RSS"), "ratio", 1.5),
+        ("wait latency median <= 0.25 s", find("5 wait", "ready -> wait returns"), "ours", 0.25),
+        ("nested/host build <= 1.15", find("6 nested", "build --no-cache"), "ratio", 1.15),
+    ]
+    for label, found, key, limit in checks:
+        r = found
+        if not r or not r.get(key):
+            lines.append(f"{label}: not measured")
+            continue
+        value = r[key]["median"]
+        verdict = "met" if value <= limit else f"MISSED by {value / limit - 1:.0%}"
+        lines.append(f"{label}: {value:.2f} ({verdict})")
+    noop = find("2 no-op", "requests")
+    if noop and noop.get("note"):
+        lines.append(f"no-op sends only reads: {noop['note']}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small trees, few runs: under 2 minutes")
+    parser.add_argument("--no-docker", action="store_true", help="skip scenarios 6 and 7")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
+    parser.add_argument("--keep-work", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args(argv)
+    sections = tuple(s for s in args.only.split(",") if s)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if args.no_docker:
+        sections = tuple(s for s in sections if s != "nested")
+    cfg = QUICK if args.quick else FULL
+    work = Path(tempfile.mkdtemp(prefix="dindjobs-bench-"))
+    start = time.monotonic()
+    log(f"bench: {'quick' if args.quick else 'full'} run of {', '.join(sections)}; scratch {work}")
+    try:
+        results = run(cfg, sections, work)
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    results.update(quick=args.quick, sections=list(sections), machine=machine(),
+                   total_seconds=round(time.monotonic() - start),
+                   started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - (time.monotonic() - start))))
+    results["targets"] = targets(results["rows"])
+    saved = stats.save(results, args.out)
+    print(stats.text_table(results["rows"]))
+    print()
+    for r in results["rows"]:
+        if r.get("note"):
+            print(f"note: {r['scenario']}, {r['measure']}: {r['note']}")
+    print("targets:")
+    for line in results["targets"]:
+        print(f"  {line}")
+    print(f"total {results['total_seconds']} s; results in {args.out / 'latest.json'} and {saved}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

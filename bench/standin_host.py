@@ -1,0 +1,86 @@
+"""A Jenkins stand-in in its own process, with a line protocol for the benchmark driver.
+
+Run as ``python -m bench.standin_host --home DIR --users FILE [--startup-delay S]``. It hosts
+:class:`dindjobs.standin.app.StandIn` (so the clients' CPU and memory are measured apart from the
+server's) and talks on stdin/stdout:
+
+- at start it prints ``LISTENING <port>``, then ``READY <epoch seconds>`` the moment the
+  stand-in switches to ready (taken in this process, right after the switch, so a waiter's
+  latency is measured from the real transition, not from a log line read later);
+- ``counts`` prints one JSON line ``{"total", "reads", "writes", "by_method"}`` over the requests
+  answered since the last ``reset``; ``reset`` clears them; ``quit`` (or EOF) stops the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+
+from dindjobs.standin import app, server
+from dindjobs.standin.app import StandIn
+from dindjobs.standin.security import parse_users_file
+
+READS = ("GET", "HEAD")
+
+
+def request_counts(requests) -> dict:
+    """Totals of logged requests (anything with a ``method``) by kind."""
+    by_method = Counter(r.method for r in requests)
+    reads = sum(n for m, n in by_method.items() if m in READS)
+    return {"total": sum(by_method.values()), "reads": reads, "writes": sum(by_method.values()) - reads,
+            "by_method": dict(sorted(by_method.items()))}
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="stand-in host for the benchmarks")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--users", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--startup-delay", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    # The stand-in writes a response's headers and body in two sends; with Nagle's algorithm on,
+    # the body then waits for the client's delayed ACK (40 ms per response on Linux), which Jetty
+    # never does and which would swamp every client-side difference. Measured here: a 500-job
+    # `jenkins-jobs update` took 26 s with the stall, 5.8 s without.
+    server.Handler.disable_nagle_algorithm = True
+    app.MAX_LOGGED = 10**7  # counts are taken per run (after a reset); never trim mid-run
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="standin: %(levelname)s %(message)s")
+
+    standin = StandIn(args.home, port=args.port, users=parse_users_file(args.users),
+                      startup_delay=args.startup_delay, quiet_period=0.0)
+    standin.start(wait=False)
+    _say(f"LISTENING {standin.port}")
+
+    def announce() -> None:
+        standin.wait_ready(args.startup_delay + 120)
+        _say(f"READY {time.time():.6f}")
+
+    threading.Thread(target=announce, daemon=True).start()
+    try:
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "counts":
+                _say(json.dumps(request_counts(list(standin.requests))))
+            elif command == "reset":
+                standin.requests.clear()
+                _say("OK")
+            elif command == "quit":
+                break
+            elif command:
+                _say(f"ERROR unknown command {command!r}")
+    finally:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()
