@@ -355,12 +355,17 @@ class Jenkins:
 
     # --- builds --------------------------------------------------------------------------------
 
-    def trigger(self, job: str, params: Mapping[str, str] | None = None) -> int:
-        """Queue a build; returns the queue item id. ``params=None`` uses /build, a dict /buildWithParameters."""
-        if params is None:
-            path = self._job_path(job, "build")
-        else:
-            path = self._job_path(job, "buildWithParameters") + ("?" + urlencode(dict(params)) if params else "")
+    def trigger(self, job: str, params: Mapping[str, str] | None = None, delay: float | None = None) -> int:
+        """Queue a build; returns the queue item id. ``params=None`` uses /build, a dict /buildWithParameters.
+
+        ``delay`` (seconds) replaces the job's quiet period for this trigger (Jenkins' ``delay``).
+        """
+        query = dict(params or {})
+        if delay is not None:
+            query["delay"] = f"{int(delay)}sec"
+        path = self._job_path(job, "build" if params is None else "buildWithParameters")
+        if query:
+            path += "?" + urlencode(query)
         response = self.request("POST", path, what=f"job {job!r}")
         # A duplicate parameterized trigger answers 303 to the queued item; requests followed it.
         location = next((r.headers["Location"] for r in response.history if "Location" in r.headers), None)

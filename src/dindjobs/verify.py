@@ -200,8 +200,9 @@ class _Follow:
     """Follows one job from trigger to final log; every wait is bounded by its phase timeout."""
 
     def __init__(self, client, job: str, timeouts: Timeouts, on_line: Line | None, on_state: State | None,
-                 interval: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self.client, self.job, self.timeouts = client, job, timeouts
+                 interval: float, clock: Callable[[], float], sleep: Callable[[float], None],
+                 delay: float | None = None) -> None:
+        self.client, self.job, self.timeouts, self.delay = client, job, timeouts, delay
         self.on_line, self.on_state = on_line, on_state
         self.interval, self.clock, self.sleep = interval, clock, sleep
         self.report = JobReport(job)
@@ -228,7 +229,7 @@ class _Follow:
 
     def _trigger(self) -> int | None:
         info = self.client.job_info(self.job, tree=f"{PARAM_TREE},queueItem[id]")
-        queue_id = self.client.trigger(self.job, default_parameters(info))
+        queue_id = self.client.trigger(self.job, default_parameters(info), delay=self.delay)
         self.report.queue_id = queue_id
         if (info.get("queueItem") or {}).get("id") == queue_id:
             # Jenkins coalesces a trigger into the item already waiting for the job.
@@ -475,16 +476,16 @@ def open_nesting(name: str) -> Nesting:
 # --- the whole run ----------------------------------------------------------------------------
 
 def verify(client, jobs: Sequence[str], nesting: Nesting, *, trigger: bool = True,
-           timeouts: Timeouts = Timeouts(), on_line: Line | None = None, on_state: State | None = None,
-           interval: float = 0.25, clock: Callable[[], float] = time.monotonic,
+           timeouts: Timeouts = Timeouts(), delay: float | None = None, on_line: Line | None = None,
+           on_state: State | None = None, interval: float = 0.25, clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep) -> VerifyReport:
     """Run (or, without ``trigger``, look at the last build of) every job in parallel, then prove
     nesting for each successful one. ``on_line(job, line)`` gets console lines as they come,
-    ``on_state(job, text)`` queue and build states."""
+    ``on_state(job, text)`` queue and build states. ``delay`` replaces the jobs' quiet period."""
     start = clock()
 
     def one(job: str) -> JobReport:
-        report = _Follow(client, job, timeouts, on_line, on_state, interval, clock, sleep).run(trigger)
+        report = _Follow(client, job, timeouts, on_line, on_state, interval, clock, sleep, delay).run(trigger)
         if report.result == "SUCCESS":
             report.checks = nesting.prove(report.evidence)
         return report

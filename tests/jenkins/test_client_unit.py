@@ -174,3 +174,13 @@ def test_job_info_404_names_the_job():
         assert "images/nope" in exc.message
     else:
         raise AssertionError("a missing job must raise JenkinsNotFoundError")
+
+
+def test_trigger_with_a_delay_replaces_the_quiet_period_for_both_kinds_of_job():
+    created = (201, b"", {"Location": "http://127.0.0.1:9/queue/item/12/"})
+    client, adapter = client_with([(200, b'{"crumbRequestField": "C", "crumb": "x"}', {}), created, created])
+    assert client.trigger("plain", delay=0) == 12
+    assert client.trigger("param", {"P": "a b"}, delay=2.5) == 12
+    urls = [url for method, url in adapter.seen if method == "POST"]
+    assert urls == ["http://127.0.0.1:9/job/plain/build?delay=0sec",
+                    "http://127.0.0.1:9/job/param/buildWithParameters?P=a+b&delay=2sec"]

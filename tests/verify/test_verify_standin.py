@@ -185,3 +185,10 @@ def test_cli_streams_consoles_prints_a_report_and_never_passes_unmade_checks(cap
     data = json.loads(out)
     assert code == 1 and [j["build"] for j in data["jobs"]] == [1]
     assert {c["status"] for c in data["jobs"][0]["checks"]} == {"pass", "skip"}
+
+
+def test_delay_zero_skips_the_jobs_quiet_period(client, standin_client):
+    create(standin_client, "patient", job_xml(EVIDENCE, params=[("P", "v")]).replace(
+        "<keepDependencies>", "<quietPeriod>600</quietPeriod><keepDependencies>"))
+    report = run(client, ["patient"], delay=0, timeouts=Timeouts(queue=20))
+    assert report.ok and report.jobs[0].build == 1

@@ -41,11 +41,13 @@ class _Console:
 @click.option("--no-trigger", is_flag=True, help="Check each job's last build instead of starting a new one.")
 @click.option("--timeout", "phase_timeout", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
               help="Seconds allowed for each phase of each job: in the queue, building, finishing the log.")
+@click.option("--delay", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="Quiet period of the triggered builds (Jenkins' 'delay'); instead of each job's own.")
 @click.option("--quiet", is_flag=True, help="Do not stream the consoles (states and the report still show).")
 @json_option
 @pass_app
 @exits_with
-def command(app, paths, pattern, name, no_trigger, phase_timeout, quiet, as_json) -> int:
+def command(app, paths, pattern, name, no_trigger, phase_timeout, delay, quiet, as_json) -> int:
     """Trigger each build job (parameterized ones with their default values), follow it through
     the queue to its build, stream its console on stderr and wait for its result. Then prove
     nesting: the daemon ID the job printed is the wrapper's nested daemon and not the host's,
@@ -69,7 +71,7 @@ def command(app, paths, pattern, name, no_trigger, phase_timeout, quiet, as_json
         output.progress(f"verify: {'checking the last build of' if no_trigger else 'building'} "
                         f"{len(jobs)} job(s) on {settings.url}: {', '.join(jobs)}")
         timeouts = Timeouts(queue=phase_timeout, build=phase_timeout, log=min(phase_timeout, 60.0))
-        report = verify(client, jobs, nesting, trigger=not no_trigger, timeouts=timeouts,
+        report = verify(client, jobs, nesting, trigger=not no_trigger, timeouts=timeouts, delay=delay,
                         on_line=console.line, on_state=console.state)
     finally:
         client.close()
