@@ -95,6 +95,7 @@ class JobReport:
     url: str | None = None
     result: str | None = None
     seconds: float | None = None  # the build's own duration, as Jenkins measured it
+    started: float | None = None  # the build's start, epoch seconds (Jenkins' timestamp)
     wall: float = 0.0  # our time for this job, trigger to final log
     reason: str | None = None  # why it failed, in one line
     evidence: Evidence = field(default_factory=Evidence)
@@ -127,7 +128,8 @@ class JobReport:
     def to_json(self) -> dict:
         return {
             "job": self.job, "build": self.build, "queue_id": self.queue_id, "url": self.url,
-            "result": self.result, "seconds": self.seconds, "wall_seconds": round(self.wall, 3),
+            "result": self.result, "seconds": self.seconds, "started": self.started,
+            "wall_seconds": round(self.wall, 3),
             "ok": self.ok, "reason": self.reason, "evidence": self.evidence.to_json(),
             "checks": [c.to_json() for c in self.checks], "notes": self.notes,
             "console_tail": [] if self.ok else self.console_tail,
@@ -153,9 +155,16 @@ class VerifyReport:
 
     @property
     def overhead(self) -> float | None:
-        """Our wall time minus the longest build's own duration (builds run in parallel)."""
-        durations = [j.seconds for j in self.jobs if j.seconds is not None]
-        return round(self.seconds - max(durations), 3) if durations else None
+        """Our wall time minus the time during which at least one of the builds ran."""
+        spans = sorted((j.started, j.started + j.seconds) for j in self.jobs
+                       if j.started is not None and j.seconds is not None)
+        if not spans:
+            return None
+        busy, end = 0.0, float("-inf")
+        for begin, finish in spans:
+            busy += max(0.0, finish - max(begin, end))
+            end = max(end, finish)
+        return round(self.seconds - busy, 3)
 
     def summary_line(self) -> str:
         good = sum(j.ok for j in self.jobs)
@@ -294,6 +303,7 @@ class _Follow:
             self.sleep(self.interval)
         report.result = info.get("result")
         report.seconds = round((info.get("duration") or 0) / 1000, 3)
+        report.started = (info.get("timestamp") or 0) / 1000 or None
         deadline = self.clock() + self.timeouts.log
         while True:
             offset, more = self._read_log(number, offset)

@@ -123,13 +123,14 @@ def test_no_wrapper_at_all_skips_every_wrapper_check_but_missing_evidence_still_
 
 
 def test_report_is_ok_only_when_every_job_succeeded_and_every_proof_held():
-    good = JobReport("a", build=1, result="SUCCESS", seconds=2.0,
+    good = JobReport("a", build=1, result="SUCCESS", seconds=2.0, started=1000.0,
                      checks=Nesting(FakeWrapper()).prove(Evidence(NESTED, IMAGE)))
-    bad = JobReport("b", build=3, result="FAILURE", seconds=1.0, reason="build FAILURE", log="x\nboom\n")
+    bad = JobReport("b", build=3, result="FAILURE", seconds=1.0, started=1001.5, reason="build FAILURE",
+                    log="x\nboom\n")
     assert VerifyReport([good], seconds=3.0).ok
     report = VerifyReport([good, bad], seconds=3.5)
     assert not report.ok and int(report.exit_code) == 1
-    assert report.overhead == 1.5
+    assert report.overhead == 1.0  # builds covered 1000.0..1002.5 of the 3.5 s
     data = report.to_json()
     assert [j["ok"] for j in data["jobs"]] == [True, False]
     assert data["jobs"][1]["console_tail"] == ["x", "boom"]
