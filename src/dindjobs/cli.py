@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "verify",
     "backup",
     "restore",
+    "doctor",
 ]
 
 EPILOG = """\b
