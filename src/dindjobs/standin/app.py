@@ -166,9 +166,10 @@ class StandIn:
 
     def fail_boot(self, reason: str = "java.lang.IllegalStateException: boot failure (stand-in)") -> None:
         """Switch to the fatal-boot state: 500 on every path, for good."""
-        self.failure = reason
-        self.phase = FAILED
-        self._ready.set()
+        with self._lifecycle:  # a boot finishing at this moment must not flip it back to READY
+            self.failure = reason
+            self.phase = FAILED
+            self._ready.set()
 
     def restart(self, delay: float | None = None, wait: bool = True, safe: bool = False,
                 reason: str | None = None, timeout: float = 60.0) -> None:
