@@ -37,8 +37,9 @@ lint: $(STAMP)
 image: $(STAMP)
 	$(BIN)/dindjobs image $(if $(filter-out 0,$(OFFLINE)),--offline)
 
-demo: $(STAMP)
-	@echo "make demo: not yet (see issue 7)"
+# Everything from a Docker engine to proved nested builds; see scripts/demo.sh and the README.
+demo:
+	@scripts/demo.sh
 
 # Benchmarks (issue 9): QUICK=1 for a run under 2 minutes, BENCH_ARGS for e.g. --no-docker.
 bench: $(STAMP)
