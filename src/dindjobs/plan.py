@@ -14,9 +14,10 @@ from __future__ import annotations
 import difflib
 import enum
 import hashlib
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
@@ -325,25 +326,87 @@ def check_parents(rendered: Rendered, listing: Listing) -> None:
             raise RenderError(f"{item.source}: job {item.name!r}: {parent!r} exists in Jenkins but is not a folder")
 
 
+class Snapshot:
+    """The server side of a plan, gathered in the background (sync starts it before rendering).
+
+    One tree listing, then the ledger of that instance (its identity is known from the
+    listing's headers), then the configs of every owned item that exists, fetched in parallel.
+    :meth:`config` returns a future for any other item, fetched on demand.
+    """
+
+    def __init__(self, client: Jenkins, ledger_for: Callable[[str, str | None], Ledger], workers: int = 8) -> None:
+        self.client = client
+        self.ledger_for = ledger_for
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dindjobs-plan")
+        self._lock = threading.Lock()
+        self._configs: dict[tuple[str, str], Future] = {}
+        self._state = self._pool.submit(self._load)
+
+    def _load(self) -> tuple[Listing, Ledger]:
+        listing = self.client.list_items()
+        ledger = self.ledger_for(self.client.url, self.client.identity)
+        for kind, name, _record in ledger.items():
+            live = listing.job(name) if kind == "job" else listing.views.get(name)
+            if live is not None:
+                self.config(live)
+        return listing, ledger
+
+    def result(self) -> tuple[Listing, Ledger]:
+        """The listing and the ledger (raises what the listing raised)."""
+        return self._state.result()
+
+    def config(self, live: LiveItem) -> Future:
+        """A future for the stored config.xml of ``live`` (None if it vanished since the listing)."""
+        key = (live.kind, live.name.lower() if live.kind == "job" else live.name)
+        with self._lock:
+            future = self._configs.get(key)
+            if future is None:
+                future = self._configs[key] = self._pool.submit(self._fetch, live)
+            return future
+
+    def _fetch(self, live: LiveItem) -> str | None:
+        try:
+            if live.kind == "job":
+                return self.client.get_job_config(live.name)
+            return self.client.get_view_config(live.name)
+        except JenkinsNotFoundError:
+            return None
+
+    def close(self) -> None:
+        """Stop fetching (pending fetches are cancelled)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def make_plan(rendered: Rendered, client: Jenkins, *, ledger_for: Callable[[str, str | None], Ledger],
-              prune: str | None = None, adopt: bool = False, fetch_workers: int = 8) -> tuple[Plan, Ledger]:
+              prune: str | None = None, adopt: bool = False, fetch_workers: int = 8,
+              snapshot: Snapshot | None = None) -> tuple[Plan, Ledger]:
     """List Jenkins, fetch the configs that matter in parallel, and classify every item.
 
     ``ledger_for(url, identity)`` opens the ownership ledger once the server's identity is
-    known. Returns the plan and that ledger. Sends GET requests only.
+    known. Pass a ``snapshot`` already started to overlap the requests with rendering. Returns
+    the plan and the ledger. Sends GET requests only.
     """
-    listing = client.list_items()
-    ledger = ledger_for(client.url, client.identity)
-    check_parents(rendered, listing)
+    own_snapshot = snapshot is None
+    if snapshot is None:
+        snapshot = Snapshot(client, ledger_for, fetch_workers)
+    try:
+        return _plan(rendered, snapshot, prune=prune, adopt=adopt)
+    finally:
+        if own_snapshot:
+            snapshot.close()
 
-    wanted: list[tuple[RenderedItem | None, LiveItem]] = []
-    creates: list[RenderedItem] = []
+
+def _plan(rendered: Rendered, snapshot: Snapshot, *, prune: str | None, adopt: bool) -> tuple[Plan, Ledger]:
+    listing, ledger = snapshot.result()
+    check_parents(rendered, listing)
+    changes: list[Change] = []
+    pending: list[tuple[RenderedItem | None, LiveItem, Future]] = []
     for item in rendered.items:
         live = listing.job(item.name) if item.kind == "job" else listing.views.get(item.name)
         if live is None:
-            creates.append(item)
+            changes.append(classify(item, None, None, ledger.get(item.kind, item.name), adopt=adopt))
         else:
-            wanted.append((item, live))
+            pending.append((item, live, snapshot.config(live)))
     desired_keys = {(i.kind, i.name.lower() if i.kind == "job" else i.name) for i in rendered.items}
     owned_live = 0
     stale: list[tuple[str, str]] = []
@@ -354,32 +417,24 @@ def make_plan(rendered: Rendered, client: Jenkins, *, ledger_for: Callable[[str,
             continue
         owned_live += 1
         if prune and (kind, name.lower() if kind == "job" else name) not in desired_keys:
-            wanted.append((None, live))
+            pending.append((None, live, snapshot.config(live)))
 
-    def fetch(live: LiveItem) -> str | None:
-        try:
-            return client.get_job_config(live.name) if live.kind == "job" else client.get_view_config(live.name)
-        except JenkinsNotFoundError:
-            return None  # deleted since the listing
-
-    def one(pair: tuple[RenderedItem | None, LiveItem]) -> Change | None:
-        item, live = pair
-        live_xml = fetch(live)
+    for item, live, future in pending:
+        live_xml = future.result()
         try:
             if item is None:
-                return None if live_xml is None else classify_prune(live, live_xml, ledger.get(live.kind, live.name), prune)
-            return classify(item, live if live_xml is not None else None, live_xml,
-                            ledger.get(item.kind, item.name), adopt=adopt)
+                if live_xml is None:
+                    continue
+                change = classify_prune(live, live_xml, ledger.get(live.kind, live.name), prune)
+            else:
+                change = classify(item, live if live_xml is not None else None, live_xml,
+                                  ledger.get(item.kind, item.name), adopt=adopt)
         except ET.ParseError as exc:
             raise JenkinsAPIError(f"Jenkins sent a config of {live.kind} {live.name!r} that is not XML: {exc}") from None
-
-    changes = [classify(item, None, None, ledger.get(item.kind, item.name), adopt=adopt) for item in creates]
-    with ThreadPoolExecutor(max_workers=max(1, fetch_workers), thread_name_prefix="dindjobs-plan") as pool:
-        changes += [c for c in pool.map(one, wanted) if c is not None]
-    for change in changes:
         if change.action is Action.UNCHANGED:
             change.before = change.after = ""  # nothing to diff: keep memory low on big instances
+        changes.append(change)
     guard_folder_deletes(changes, listing)
-    plan = Plan(order(changes), url=client.url, identity=client.identity, prune=prune, owned=owned_live,
-                stale=stale)
+    plan = Plan(order(changes), url=snapshot.client.url, identity=snapshot.client.identity, prune=prune,
+                owned=owned_live, stale=stale)
     return plan, ledger

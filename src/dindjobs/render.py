@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pkg_resources
 import yaml
 from jenkins_jobs.config import JJBConfig
 from jenkins_jobs.constants import MAGIC_MANAGE_STRING
@@ -33,7 +34,7 @@ from jenkins_jobs.loader import load_files
 from jenkins_jobs.registry import ModuleRegistry
 from jenkins_jobs.roots import Roots
 from jenkins_jobs.utils import recurse_path
-from jenkins_jobs.xml_config import XmlJobGenerator, XmlViewGenerator
+from jenkins_jobs.xml_config import XmlJob, XmlJobGenerator, XmlViewGenerator
 
 from dindjobs.errors import RenderError
 
@@ -136,8 +137,9 @@ def render(
             raise _yaml_error(exc) from None
         except JenkinsJobsException as exc:
             raise _jjb_error(exc) from None
-        jobs = [_generate(XmlJobGenerator(registry), data, "job") for data in job_data]
-        views = [_generate(XmlViewGenerator(registry), data, "view") for data in view_data]
+        job_generator, view_generator = _JobGenerator(registry), _ViewGenerator(registry)
+        jobs = [_generate(job_generator, data, "job") for data in job_data]
+        views = [_generate(view_generator, data, "view") for data in view_data]
     rendered = Rendered(
         jobs=sorted(jobs, key=lambda i: i.name.lower()),
         views=sorted(views, key=lambda i: i.name),
@@ -201,6 +203,35 @@ def _quiet_jjb_logs() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(previous)
+
+
+class _ModuleCache:
+    """JJB's generators resolve the item type's entry point on every item, and pkg_resources
+    re-checks the distribution's requirements each time: that was most of the render time of a
+    big job set. Here the first item of each type goes through JJB unchanged and its module class
+    is remembered; later items of that type reuse it."""
+
+    def _getXMLForData(self, data):  # noqa: N802 - JJB's method name
+        kind = data.get(self.kind_attribute, self.kind_default)
+        cache = self.__dict__.setdefault("_module_classes", {})
+        module_class = cache.get(kind)
+        if module_class is None:
+            found = list(pkg_resources.iter_entry_points(group=self.entry_point_group, name=kind))
+            if found:
+                cache[kind] = found[0].load()  # the one full load, requirements checked
+            return super()._getXMLForData(data)  # JJB's own path (and its errors)
+        root = module_class(self.registry).root_xml(data)
+        if "view-type" not in data:
+            self._gen_xml(root, data)
+        return XmlJob(root, data["name"])
+
+
+class _JobGenerator(_ModuleCache, XmlJobGenerator):
+    pass
+
+
+class _ViewGenerator(_ModuleCache, XmlViewGenerator):
+    pass
 
 
 def _generate(generator, data, kind: str) -> RenderedItem:

@@ -16,10 +16,10 @@ from dindjobs.config import Settings
 from dindjobs.errors import DindjobsError, ExitCode
 from dindjobs.jenkins import Jenkins
 from dindjobs.ledger import Ledger
-from dindjobs.plan import Plan, make_plan
+from dindjobs.plan import Plan, Snapshot, make_plan
 from dindjobs.render import Rendered, render
 
-FETCH_WORKERS = 8  # parallel config reads while planning (reads are cheap for Jenkins)
+FETCH_WORKERS = 16  # parallel config reads while planning: reads are cheap for Jenkins, and latency adds up
 
 
 @dataclass
@@ -75,16 +75,21 @@ def run_sync(
     ``on_plan`` sees the plan before anything is written; ``on_result`` each finished item.
     Pass ``client`` to reuse a connection (its crumb and session survive between calls).
     """
-    rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=settings.conf_path)
     workers = workers or settings.workers
     own_client = client is None
     if client is None:
         client = Jenkins(settings, pool_size=max(workers, FETCH_WORKERS))
+    # Reading the server (GETs only) overlaps with rendering; nothing is written before both are
+    # done and valid. A YAML error still wins over a server error.
+    snapshot = Snapshot(client, lambda url, identity: Ledger.open(settings.state_dir, url, identity),
+                        FETCH_WORKERS)
     try:
-        plan, ledger = make_plan(
-            rendered, client, prune=prune, adopt=adopt, fetch_workers=FETCH_WORKERS,
-            ledger_for=lambda url, identity: Ledger.open(settings.state_dir, url, identity),
-        )
+        try:
+            rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=settings.conf_path)
+            plan, ledger = make_plan(rendered, client, prune=prune, adopt=adopt, snapshot=snapshot,
+                                     ledger_for=snapshot.ledger_for)
+        finally:
+            snapshot.close()
         if on_plan is not None:
             on_plan(plan)
         refusal = prune_guard(plan, force)

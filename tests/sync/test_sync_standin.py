@@ -296,7 +296,9 @@ def test_bad_yaml_sends_nothing(standin_env, tmp_path, capsys, monkeypatch, case
     assert code == 1 and out == ""
     assert f"dindjobs: error: bad/{case}.yaml:{line}:" in err
     assert "Traceback" not in err
-    assert standin_env.requests[mark:] == []  # rendered and validated before any connection
+    # Reading the server overlaps with rendering, but nothing is written: all is validated first.
+    assert writes_since(standin_env, mark) == []
+    assert all(r.method == "GET" for r in standin_env.requests[mark:])
 
 
 def test_missing_folder_is_found_before_any_write(standin_env, tmp_path, capsys):
