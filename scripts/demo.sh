@@ -45,8 +45,14 @@ PY
     exit 1
 }
 
-# 2. The virtualenv (silent; a no-op when it is up to date).
-make -s venv
+# 2. The virtualenv (a no-op when up to date); its output goes to a log so that the line
+#    announcing the base is the first one printed.
+mkdir -p "$LOG_DIR"
+if ! make -s venv >"$LOG_DIR/venv.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/venv.log"
+    say "creating the virtualenv failed (whole log: $LOG_DIR/venv.log)"
+    exit 1
+fi
 
 # 3. The base: the pinned jenkins/jenkins when it is here or can be pulled, else the offline one.
 base=$(sed -n 's/^ARG BASE_IMAGE=//p' dind-image/Dockerfile | head -n 1)
@@ -69,8 +75,6 @@ else
     image_flags=(--offline)
 fi
 say "Docker engine: $engine"
-
-mkdir -p "$LOG_DIR"
 step "wrapper image (build log: $LOG_DIR/image.log)"
 if ! "$DJ" image "${image_flags[@]}" --json >"$LOG_DIR/image.json" 2>"$LOG_DIR/image.log"; then
     tail -n 30 "$LOG_DIR/image.log"
