@@ -179,3 +179,15 @@ def test_cli_test_template_error_keeps_jjb_context(capsys, clean_env, monkeypatc
     assert code == 1
     assert "missing-variable.yaml:6:3: In project 'app'" in err
     assert err.strip().splitlines()[-1].startswith("dindjobs: error: missing-variable.yaml:4:17:")
+
+
+def test_cli_test_uses_the_conf_rendering_options_and_never_asks_for_a_password(capsys, clean_env, tmp_path,
+                                                                                monkeypatch):
+    conf = tmp_path / "jenkins_jobs.ini"
+    conf.write_text("[jenkins]\nuser=someone\n[job_builder]\nkeep_descriptions=True\n")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    monkeypatch.setattr("click.prompt", lambda *a, **k: pytest.fail("test must not prompt"))
+    code, out, _ = run(capsys, "--conf", str(conf), "test", str(FIXTURES / "disabled.yaml"))
+    assert code == 0 and "<disabled>true</disabled>" in out
+    assert "Managed by Jenkins Job Builder" not in out  # keep_descriptions applied

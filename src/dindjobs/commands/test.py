@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from dindjobs import output
 from dindjobs.cli_support import pass_app
+from dindjobs.config import ENV_CONFIG
 from dindjobs.errors import RenderError
 from dindjobs.render import error_details, render, write_xml
 
@@ -24,8 +27,10 @@ def command(app, paths, output_dir, recursive, excludes) -> None:
     Without -o the XML goes to stdout, each document after a `<!-- job NAME -->` or
     `<!-- view NAME -->` line. YAML errors are reported as file:line:col with the offending line.
     """
+    # Only the ini's rendering options matter here: no settings resolution, so never a password prompt.
+    conf = app.flags.get("conf") or os.environ.get(ENV_CONFIG) or None
     try:
-        rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=app.settings.conf_path)
+        rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=conf)
     except RenderError as exc:
         for line in error_details(exc):
             output.progress(line)
