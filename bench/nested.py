@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import stats
-from bench.tools import BIN
+from bench.tools import dindjobs_argv, dindjobs_env
 
 BASE_IMAGE = "dindjobs-offline-base:trixie"
 WRAPPER_IMAGE = "dindjobs-wrapper:latest"
@@ -61,13 +61,12 @@ class BenchWrapper:
         self.state = work / "wrapper-state"
         self.port = _free_port()
         self.log = log
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DINDJOBS_")}
-        self.env["DINDJOBS_STATE_DIR"] = str(self.state)
+        self.env = dindjobs_env(DINDJOBS_STATE_DIR=str(self.state))
         self.container = self.name
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def dindjobs(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "dindjobs"), "--name", self.name, *args], capture_output=True, text=True,
+        return subprocess.run(dindjobs_argv("--name", self.name, *args), capture_output=True, text=True,
                               env=self.env, timeout=timeout)
 
     def up(self) -> None:

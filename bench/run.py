@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import jobs, nested, stats, waitlat
+from bench import jobs, nested, stats, tools, waitlat
 from bench.tools import BIN, REPO, Credentials
 
 RESULTS = REPO / "bench" / "results"
@@ -61,9 +61,8 @@ def _version(argv: list[str]) -> str:
 
 def machine() -> dict:
     return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "kernel": platform.release(), "dindjobs": _version([str(BIN / "dindjobs"), "--version"]),
-            "jenkins-jobs": _version([str(BIN / "jenkins-jobs"), "--version"]),
-            "commit": _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])}
+            "kernel": platform.release(), "jenkins-jobs": _version([str(BIN / "jenkins-jobs"), "--version"]),
+            "dindjobs_src": str(tools.SRC)}
 
 
 def run(cfg: Config, sections: tuple[str, ...], work: Path) -> dict:
@@ -149,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docker", action="store_true", help="skip scenarios 6 and 7")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
+    parser.add_argument("--src", type=Path, help="run dindjobs from this src/ directory instead of a snapshot "
+                        "of the last commit (e.g. src to measure uncommitted work)")
     parser.add_argument("--keep-work", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
@@ -160,13 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     cfg = QUICK if args.quick else FULL
     work = Path(tempfile.mkdtemp(prefix="dindjobs-bench-"))
     start = time.monotonic()
-    log(f"bench: {'quick' if args.quick else 'full'} run of {', '.join(sections)}; scratch {work}")
+    if args.src:
+        tools.SRC, commit = args.src.resolve(), "working tree"
+    else:
+        commit = tools.snapshot(work / "snapshot")
+    log(f"bench: {'quick' if args.quick else 'full'} run of {', '.join(sections)}; dindjobs at {commit}; "
+        f"scratch {work}")
     try:
         results = run(cfg, sections, work)
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
-    results.update(quick=args.quick, sections=list(sections), machine=machine(),
+    results.update(commit=commit, quick=args.quick, sections=list(sections), machine=machine(),
                    total_seconds=round(time.monotonic() - start),
                    started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - (time.monotonic() - start))))
     results["targets"] = targets(results["rows"])

@@ -23,6 +23,35 @@ from bench.proc import Run, combine, measure
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("BENCH_BIN", REPO / ".venv" / "bin"))
 ADMIN = "admin"
+# The dindjobs sources the benchmarks run (``python -m dindjobs`` with this on PYTHONPATH). The
+# driver points it at a snapshot of the last commit, so work in progress in the shared tree
+# cannot change (or break) a run halfway; BENCH_SRC overrides it.
+SRC = Path(os.environ.get("BENCH_SRC", REPO / "src"))
+
+
+def dindjobs_argv(*args: str) -> list[str]:
+    """The dindjobs CLI from :data:`SRC`."""
+    return [str(BIN / "python"), "-m", "dindjobs", *args]
+
+
+def dindjobs_env(**extra: str) -> dict:
+    """The environment without the caller's DINDJOBS_* settings, with :data:`SRC` importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DINDJOBS_")}
+    env["PYTHONPATH"] = str(SRC)
+    env.update(extra)
+    return env
+
+
+def snapshot(dest: Path, ref: str = "HEAD") -> str:
+    """Extract ``src/`` of ``ref`` into ``dest`` and use it as :data:`SRC`; returns the commit."""
+    global SRC
+    dest.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "src"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    SRC = dest / "src"
+    return commit
 
 
 class Credentials:
@@ -47,7 +76,7 @@ class StandinProc:
         self.home = home
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src")]))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(SRC)]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.standin_host", "--home", str(home), "--users", str(creds.users_file),
              "--startup-delay", f"{startup_delay:.3f}"],
@@ -142,13 +171,11 @@ class Dindjobs(Client):
         shutil.rmtree(self.workdir / "state", ignore_errors=True)
 
     def env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DINDJOBS_")}
-        env.update(DINDJOBS_TOKEN_FILE=str(self.creds.token_file), DINDJOBS_STATE_DIR=str(self.workdir / "state"),
-                   XDG_CACHE_HOME=str(self.workdir / "xdg-cache"))
-        return env
+        return dindjobs_env(DINDJOBS_TOKEN_FILE=str(self.creds.token_file),
+                            DINDJOBS_STATE_DIR=str(self.workdir / "state"), XDG_CACHE_HOME=str(self.workdir / "xdg-cache"))
 
     def argv(self, standin: StandinProc, *args: str) -> list[str]:
-        return [str(BIN / "dindjobs"), "--url", standin.url, "--user", ADMIN, *args]
+        return dindjobs_argv("--url", standin.url, "--user", ADMIN, *args)
 
     def push(self, standin: StandinProc, yaml_dir: Path, timeout: float = 900) -> Run:
         argv = self.argv(standin, "sync", "--yes", "--workers", str(self.workers), str(yaml_dir))

@@ -9,7 +9,6 @@ teardown, and is reported separately).
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import time
@@ -17,17 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import stats
-from bench.tools import ADMIN, BIN, Credentials, StandinProc
+from bench.tools import ADMIN, Credentials, StandinProc, dindjobs_argv, dindjobs_env
 
 
 def measure_once(work: Path, creds: Credentials, delay: float) -> tuple[float, float]:
     """(ready -> "ready:" line, ready -> exit) in seconds, for one stand-in start."""
     standin = StandinProc(work / "home-wait", creds, startup_delay=delay, wait=False)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DINDJOBS_")}
-        env.update(DINDJOBS_TOKEN_FILE=str(creds.token_file), DINDJOBS_STATE_DIR=str(work / "wait-state"))
-        proc = subprocess.Popen([str(BIN / "dindjobs"), "--url", standin.url, "--user", ADMIN, "wait",
-                                 "--no-wrapper", "--timeout", "60"],
+        env = dindjobs_env(DINDJOBS_TOKEN_FILE=str(creds.token_file), DINDJOBS_STATE_DIR=str(work / "wait-state"))
+        proc = subprocess.Popen(dindjobs_argv("--url", standin.url, "--user", ADMIN, "wait", "--no-wrapper",
+                                              "--timeout", "60"),
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                 text=True, env=env)
         line = proc.stdout.readline()
