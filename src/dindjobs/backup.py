@@ -25,7 +25,7 @@ from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
 from dindjobs.errors import BackupError, TimeoutExpired, WrapperError
 from dindjobs.jenkins import Jenkins
 from dindjobs.readiness import wait_ready
-from dindjobs.state import ensure_admin_password
+from dindjobs.state import admin_password_path, ensure_admin_password
 from dindjobs.wrapper import Wrapper, no_progress
 from dindjobs.wrapper_lifecycle import up
 from dindjobs.wrapper_spec import (
@@ -159,7 +159,8 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
     client = None
     we_quieted = was_quiet = False
     if was_running:
-        client = Jenkins(jenkins_settings(settings, wrapper.url), timeout=min(settings.timeout, 10.0))
+        client = Jenkins(jenkins_settings(settings, wrapper.url, admin_password_path(settings.wrapper_state_dir)),
+                         timeout=min(settings.timeout, 10.0))
         was_quiet = client.quieting_down()
         if not was_quiet:
             client.quiet_down("dindjobs backup")

@@ -445,7 +445,19 @@ class Replay:
         return next(self._iter, None)
 
     def volume(self, top: str) -> Iterator[bytes]:
-        """Tar bytes of the members under ``top/`` (the generator the engine's upload consumes)."""
+        """Tar bytes of the members under ``top/`` (the generator the engine's upload consumes),
+        in pieces of about :data:`CHUNK` bytes: each piece is one HTTP chunk, and thousands of
+        512-byte headers sent one by one made the upload several times slower."""
+        pending = bytearray()
+        for piece in self._volume(top):
+            pending += piece
+            if len(pending) >= CHUNK:
+                yield bytes(pending)
+                pending.clear()
+        if pending:
+            yield bytes(pending)
+
+    def _volume(self, top: str) -> Iterator[bytes]:
         meter = Meter(f"restoring {top}", self.progress)
         while True:
             info = self._next()
