@@ -69,9 +69,27 @@ def write_test_jobs(directory: Path, escape_port: int, dead_port: int, escape_ta
         ],
         "builders": [{"shell": build_script}],
     }}
+    make_repo = "\n".join([
+        "#!/bin/sh", "set -eu", "rm -rf /tmp/djv-ctx /tmp/djv-ctx.git", "mkdir /tmp/djv-ctx", "cd /tmp/djv-ctx",
+        "printf 'FROM dindjobs/busybox-base\\nCOPY hello.txt /\\nCMD [\"cat\", \"/hello.txt\"]\\n' > Dockerfile",
+        "echo 'built from a git context' > hello.txt", "git init -q", "git add .",
+        "git -c user.name=verify -c user.email=verify@localhost commit -q -m context",
+        "git clone -q --bare /tmp/djv-ctx /tmp/djv-ctx.git", ""])
+    from_git = {"job": {
+        "name": f"{FOLDER}/git-context",
+        "parameters": [
+            {"string": {"name": "IMAGE_NAME", "default": "from-git"}},
+            {"string": {"name": "IMAGE_TAG", "default": "2"}},
+            {"string": {"name": "BUILD_CONTEXT", "default": "file:///tmp/djv-ctx.git"}},
+            {"text": {"name": "DOCKERFILE", "default": ""}},
+            {"text": {"name": "BUILD_ARGS", "default": ""}},
+        ],
+        "builders": [{"shell": make_repo}, {"shell": build_script}],
+    }}
     docs = [
         {"job": {"name": FOLDER, "project-type": "folder"}},
         broken,
+        from_git,
         {"job": {"name": f"{FOLDER}/wrong-docker-host",
                  "builders": [{"shell": evidence_script(f"tcp://127.0.0.1:{dead_port}", "wrong:1")}]}},
         {"job": {"name": f"{FOLDER}/host-escape",
@@ -143,6 +161,14 @@ def test_the_example_jobs_build_in_the_nested_daemon_and_every_proof_holds(chain
     # Consoles were streamed live, prefixed by job name since several ran.
     assert "[images/build-multistage] Successfully tagged multistage:1.0" in done.stderr
     assert "[images/build-greeting] built with a build argument" in done.stderr
+
+
+def test_a_build_context_from_a_git_url_builds_nested(chain):
+    done = chain.dj("verify", "--jobs", f"{FOLDER}/git-context", "--json")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    job = json.loads(done.stdout)["jobs"][0]
+    assert job["evidence"]["tag"] == "from-git:2"
+    assert "built from a git context" in done.stderr  # the job runs the image it built
 
 
 def test_a_job_pointed_at_another_daemon_fails_with_a_clear_reason(chain):
