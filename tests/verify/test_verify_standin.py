@@ -172,18 +172,19 @@ def cli(capsys, *argv):
 
 
 def test_cli_streams_consoles_prints_a_report_and_never_passes_unmade_checks(capsys, standin_env, standin_client):
-    create(standin_client, "one", job_xml("echo first-line", EVIDENCE))
+    create(standin_client, "one", job_xml("echo first-line", f"echo leaked {ADMIN_TOKEN}", EVIDENCE))
     create(standin_client, "two", job_xml("echo second-line", EVIDENCE))
     code, out, err = cli(capsys, "verify", "--jobs", "*", "--name", "dindjobs-verify-nowrapper-7f3a")
     assert code == 1  # no wrapper of that name: the nesting checks are skipped, so nothing is proved
     assert "[one] first-line" in err and "[two] second-line" in err
     assert "nesting checks will be skipped" in err
     assert "skipped" in out and "2 with skipped checks" in out
-    assert ADMIN_TOKEN not in out + err
+    assert ADMIN_TOKEN not in out + err and "[one] leaked ***" in err
     code, out, _ = cli(capsys, "verify", "--jobs", "one", "--json", "--no-trigger", "--quiet",
                        "--name", "dindjobs-verify-nowrapper-7f3a")
     data = json.loads(out)
     assert code == 1 and [j["build"] for j in data["jobs"]] == [1]
+    assert "leaked ***" in data["jobs"][0]["console_tail"] and ADMIN_TOKEN not in out
     assert {c["status"] for c in data["jobs"][0]["checks"]} == {"pass", "skip"}
 
 

@@ -8,6 +8,7 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, pass_app
+from dindjobs.config import redact
 from dindjobs.errors import RenderError
 from dindjobs.jenkins import Jenkins
 from dindjobs.render import error_details
@@ -17,15 +18,17 @@ from dindjobs.verify import FAIL, SKIP, Timeouts, open_nesting, select_jobs, ver
 class _Console:
     """Console lines and states on stderr, prefixed with the job name when several jobs run."""
 
-    def __init__(self, jobs: list[str], quiet: bool) -> None:
+    def __init__(self, jobs: list[str], quiet: bool, secrets: list[str]) -> None:
         self.prefix = len(jobs) > 1
         self.quiet = quiet
+        self.secrets = secrets  # a job could echo our credential: it is never shown
         self.lock = threading.Lock()
         self.console = output.stderr_console()
 
     def line(self, job: str, text: str) -> None:
         if not self.quiet:
             with self.lock:
+                text = redact(text, self.secrets)
                 self.console.print(f"[{job}] {text}" if self.prefix else text, markup=False)
 
     def state(self, job: str, text: str) -> None:
@@ -67,7 +70,7 @@ def command(app, paths, pattern, name, no_trigger, phase_timeout, delay, quiet, 
         nesting = open_nesting(settings.name)
         if nesting.wrapper is None:
             output.progress(f"verify: nesting checks will be skipped: {nesting.unreachable}")
-        console = _Console(jobs, quiet)
+        console = _Console(jobs, quiet, settings.secrets())
         output.progress(f"verify: {'checking the last build of' if no_trigger else 'building'} "
                         f"{len(jobs)} job(s) on {settings.url}: {', '.join(jobs)}")
         timeouts = Timeouts(queue=phase_timeout, build=phase_timeout, log=min(phase_timeout, 60.0))
@@ -75,6 +78,8 @@ def command(app, paths, pattern, name, no_trigger, phase_timeout, delay, quiet, 
                         on_line=console.line, on_state=console.state)
     finally:
         client.close()
+    for job in report.jobs:  # the console tails are printed below and in --json
+        job.log = redact(job.log, settings.secrets())
     if as_json:
         output.print_json(report.to_json())
         return int(report.exit_code)
