@@ -129,7 +129,7 @@ def gather_inside(wrapper: Wrapper) -> InsideFacts:
 
     def run(*cmd: str) -> str | None:
         try:
-            code, out = wrapper.exec(list(cmd))
+            code, out = wrapper.audit_exec(list(cmd))
         except (WrapperError, DockerEngineError):
             return None
         return out if code == 0 else None

@@ -164,6 +164,16 @@ class Wrapper:
             result = container.exec_run(cmd, user=user or "")
         return int(result.exit_code), result.output.decode("utf-8", "replace")
 
+    def audit_exec(self, cmd: list[str]) -> tuple[int, str]:
+        """Run a read-only ``cmd`` as root in the running container, even one dindjobs did not
+        create (`doctor` audits wrappers started by hand too)."""
+        container = self.container()
+        if container is None or container.status != "running":
+            raise WrapperError(f"no running container named {self.name}")
+        with engine_errors():
+            result = container.exec_run(cmd, user="0")
+        return int(result.exit_code), result.output.decode("utf-8", "replace")
+
     def _nested(self, *args: str) -> tuple[int, str]:
         # `timeout` bounds a hung nested daemon: the docker CLI has no timeout of its own.
         return self.exec(["timeout", str(NESTED_TIMEOUT), "docker", *args])
