@@ -9,6 +9,7 @@ before anything is created.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -25,7 +26,9 @@ FOLDER = ("<?xml version='1.1' encoding='UTF-8'?>\n<com.cloudbees.hudson.plugins
           "<properties/></com.cloudbees.hudson.plugins.folder.Folder>")
 NESTED_BUILD = ("mkdir -p ctx && cd ctx && printf 'FROM scratch\\nCOPY f /f\\n' > Dockerfile && "
                 "echo \"$BUILD_TAG\" > f && docker build -q -t djt-nested:$BUILD_NUMBER . && "
-                "docker image inspect -f 'NESTED_IMAGE={{.Id}}' djt-nested:$BUILD_NUMBER")
+                "echo \"DINDJOBS-EVIDENCE daemon-id=$(docker info --format '{{.ID}}')\" && "
+                "echo \"DINDJOBS-EVIDENCE image-id=$(docker image inspect -f '{{.Id}}' djt-nested:$BUILD_NUMBER)\" && "
+                "echo \"DINDJOBS-EVIDENCE tag=djt-nested:$BUILD_NUMBER\"")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +125,10 @@ def test_backup_destroy_restore_gives_back_the_same_wrapper(docker_engine, docke
         after = snapshot(docker_client, name, client)
         assert after == before
         assert exec_out(docker_client, name, "stat -c '%u:%g' /var/jenkins_home").strip() == "1000:1000"
+        # verify's own proof on the restored builds: the image IDs their logs name are in the
+        # restored nested daemon (whose ID is the one the logs name), and not on the host.
+        proof = cli.json("--name", name, "--url", url, "verify", "--no-trigger", "--jobs", "images")
+        assert '"images"' in json.dumps(proof), proof  # exit 0 (checked by cli.json): every proof held
         # The restored Jenkins builds again, and numbering continues where it was.
         client.trigger("team/logs")
         wait_until(lambda: finished(client, "team/logs") == 2, timeout=120, what="team/logs #2")
