@@ -1,0 +1,119 @@
+"""backup.py's decisions without an engine: draining, refusals, recorded settings, order of work."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import pytest
+
+from dindjobs.backup import backup, default_archive_name, drain, restore, spec_from_manifest
+from dindjobs.config import Settings
+from dindjobs.errors import BackupError, TimeoutExpired, WrapperError
+from dindjobs.wrapper_spec import LABEL_SETTINGS, managed_labels
+
+
+class FakeJenkins:
+    def __init__(self, runs):
+        self.runs = list(runs)
+
+    def running_builds(self):
+        return self.runs.pop(0) if len(self.runs) > 1 else self.runs[0]
+
+
+class FakeContainer:
+    def __init__(self, name, status="running", managed=True):
+        self.status = status
+        self.labels = {**(managed_labels(name, "wrapper") if managed else {}),
+                       LABEL_SETTINGS: json.dumps({"image": "img:1", "port": 18080})}
+        self.attrs = {"Config": {"Image": "img:1"}, "Image": "sha256:abc"}
+
+
+class FakeWrapper:
+    """Records what was asked of it; any engine-changing call is a test failure unless allowed."""
+
+    def __init__(self, name="w", container=None, volumes=()):
+        self.name, self._container, self._volumes, self.calls = name, container, list(volumes), []
+        self.url = "http://127.0.0.1:18080/"
+
+    def container(self):
+        return self._container
+
+    def existing_volumes(self):
+        return self._volumes
+
+    def __getattr__(self, attr):
+        def record(*args, **kwargs):
+            self.calls.append(attr)
+            raise AssertionError(f"{attr} must not be called here")
+        return record
+
+
+def test_drain_returns_once_nothing_runs_and_reports_changes():
+    lines = []
+    drain(FakeJenkins([["a #1", "b #2"], ["b #2"], []]), 10, lines.append, sleep=lambda _: None)
+    assert lines == ["waiting for 2 running build(s): a #1, b #2", "waiting for 1 running build(s): b #2"]
+
+
+def test_drain_times_out_naming_the_builds():
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    with pytest.raises(TimeoutExpired, match=r"builds still running after 3 s: slow #4"):
+        drain(FakeJenkins([["slow #4"]]), 3, clock=lambda: now[0], sleep=sleep)
+
+
+def test_live_with_images_and_existing_output_are_refused_before_anything(tmp_path):
+    wrapper = FakeWrapper(container=FakeContainer("w"))
+    with pytest.raises(BackupError, match="--live cannot be combined with --with-images"):
+        backup(wrapper, Settings(), tmp_path / "b.tar.gz", live=True, with_images=True)
+    (tmp_path / "b.tar.gz").write_bytes(b"keep me")
+    with pytest.raises(BackupError, match="exists: not overwriting"):
+        backup(wrapper, Settings(), tmp_path / "b.tar.gz")
+    with pytest.raises(BackupError, match=r"\.tar\.gz or \.tar\.zst"):
+        backup(wrapper, Settings(), tmp_path / "b.zip")
+    with pytest.raises(WrapperError, match="not managed by dindjobs"):
+        backup(FakeWrapper(container=FakeContainer("w", managed=False)), Settings(), tmp_path / "c.tar.gz")
+    assert wrapper.calls == [] and (tmp_path / "b.tar.gz").read_bytes() == b"keep me"
+
+
+def test_restore_refuses_existing_volumes_without_force(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(b"\x1f\x8b not really")
+    wrapper = FakeWrapper(volumes=["w-jenkins-home"])
+    with pytest.raises(BackupError, match=r"already exists \(w-jenkins-home\)") as caught:
+        restore(wrapper, Settings(state_dir=tmp_path), archive)
+    assert "--force" in caught.value.one_line()
+    assert wrapper.calls == []
+
+
+def test_restore_verifies_before_touching_anything(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(b"\x1f\x8b\x08\x00 truncated gzip")
+    wrapper = FakeWrapper(container=FakeContainer("w"), volumes=["w-jenkins-home", "w-docker-data"])
+    with pytest.raises(BackupError, match="corrupt or truncated"):
+        restore(wrapper, Settings(state_dir=tmp_path), archive, force=True)
+    assert wrapper.calls == []  # not even with --force: nothing was removed or created
+    assert not (tmp_path / "w").exists()  # and no admin password was generated
+
+
+def test_spec_from_manifest_uses_recorded_settings_and_overrides(tmp_path):
+    manifest = {"image": "img:0", "wrapper": {"settings": {
+        "image": "img:1", "port": 18080, "bind": "127.0.0.2", "network": "host", "security": "caps",
+        "dockerd_args": ["--debug"], "password_file": "/elsewhere"}}}
+    spec = spec_from_manifest(manifest, "copy", tmp_path / "pw")
+    assert (spec.name, spec.image, spec.port, spec.bind, spec.network, spec.security, spec.dockerd_args) == \
+        ("copy", "img:1", 18080, "127.0.0.2", "host", "caps", ("--debug",))
+    assert spec.password_file == tmp_path / "pw"  # never the recorded path of another machine
+    spec = spec_from_manifest(manifest, "copy", tmp_path / "pw", image="img:2", port=19000)
+    assert (spec.image, spec.port) == ("img:2", 19000)
+    assert spec_from_manifest({}, "bare", tmp_path / "pw").image == "dindjobs-wrapper:latest"
+
+
+def test_default_archive_name():
+    when = datetime.datetime(2026, 11, 28, 17, 5, 9, tzinfo=datetime.UTC)
+    name = default_archive_name("ci", when)
+    assert str(name).startswith("ci-20261128T170509Z.tar.") and name.parent == Path(".")
