@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 
+from dindjobs.canonical import canonical, digest
 from dindjobs.errors import JenkinsError
 from dindjobs.jenkins import Jenkins
 from dindjobs.ledger import Ledger
-from dindjobs.plan import REMOVALS, WRITES, Action, Change, Plan, canonical, digest
+from dindjobs.plan import REMOVALS, WRITES, Action, Change, Plan
 
 
 @dataclass

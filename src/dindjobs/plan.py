@@ -1,7 +1,7 @@
 """Compare what the YAML wants with what Jenkins has, item by item.
 
 The plan is made from the server on every run: one tree listing, then the configs it needs,
-fetched in parallel. Both sides are canonicalised (:func:`canonical`), so Jenkins' reformatting
+fetched in parallel. Both sides are canonicalised (:mod:`dindjobs.canonical`), so Jenkins' reformatting
 is never a change, and the ownership ledger (:mod:`dindjobs.ledger`) tells "Jenkins stored our
 push in its own format" apart from "someone changed it in Jenkins" (drift).
 
@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import difflib
 import enum
-import hashlib
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
 
+from dindjobs.canonical import canonical, digest, is_marked, top_level_text, with_disabled
 from dindjobs.errors import JenkinsAPIError, JenkinsNotFoundError, RenderError
 from dindjobs.jenkins import Jenkins, Listing, LiveItem
 from dindjobs.ledger import Ledger
-from dindjobs.render import MANAGED_MARKER, Rendered, RenderedItem
+from dindjobs.render import Rendered, RenderedItem
 
 #: Default prune guard: refuse more deletes than this many items...
 PRUNE_MAX_ITEMS = 10
@@ -133,77 +132,6 @@ class Plan:
     def to_json(self, with_diff: bool = True) -> dict:
         return {"url": self.url, "prune": self.prune, "summary": self.counts(), "in_sync": not self.pending,
                 "items": [c.to_json(with_diff) for c in self.changes]}
-
-
-# --- canonical XML ---------------------------------------------------------------------------
-
-
-def canonical(xml_text: str, drop: Iterable[str] = ()) -> str:
-    """A stable text form of a config.xml: what Jenkins or JJB may reformat does not show.
-
-    Ignored: the XML declaration, comments, indentation between elements, attribute order,
-    quoting and entity style, ``<a></a>`` vs ``<a/>``, plugin versions in ``plugin="name@1.2"``.
-    Top-level elements named in ``drop`` are left out (``disabled`` when the YAML omits it).
-    """
-    root = ET.fromstring(xml_text.encode("utf-8") if isinstance(xml_text, str) else xml_text)
-    for tag in drop:
-        for child in root.findall(tag):
-            root.remove(child)
-    out: list[str] = []
-    _emit(root, 0, out)
-    return "\n".join(out)
-
-
-def _attrs(element: ET.Element) -> str:
-    parts = []
-    for key in sorted(element.attrib):
-        value = element.attrib[key]
-        if key == "plugin":
-            value = value.split("@", 1)[0]
-        parts.append(f" {key}={quoteattr(value)}")
-    return "".join(parts)
-
-
-def _emit(element: ET.Element, depth: int, out: list[str]) -> None:
-    indent = "  " * depth
-    head = f"{element.tag}{_attrs(element)}"
-    children = list(element)
-    text = element.text or ""
-    if not children:
-        out.append(f"{indent}<{head}>{escape(text)}</{element.tag}>" if text else f"{indent}<{head}/>")
-        return
-    out.append(f"{indent}<{head}>" + (escape(text.strip()) if text.strip() else ""))
-    for child in children:
-        _emit(child, depth + 1, out)
-        if child.tail and child.tail.strip():
-            out.append(f"{indent}  {escape(child.tail.strip())}")
-    out.append(f"{indent}</{element.tag}>")
-
-
-def digest(text: str) -> str:
-    """Short content hash of a canonical text, as kept in the ledger."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def top_level_text(xml_text: str, tag: str) -> str | None:
-    """Text of a top-level element (e.g. ``disabled``), or None if absent."""
-    element = ET.fromstring(xml_text.encode("utf-8")).find(tag)
-    return None if element is None else (element.text or "")
-
-
-def is_marked(xml_text: str) -> bool:
-    """True when the description ends with JJB's "Managed by Jenkins Job Builder" marker."""
-    element = ET.fromstring(xml_text.encode("utf-8")).find("description")
-    return element is not None and (element.text or "").rstrip().endswith(MANAGED_MARKER)
-
-
-def with_disabled(xml_text: str, value: str) -> str:
-    """``xml_text`` with a top-level ``<disabled>value</disabled>`` (used to keep the server's value)."""
-    root = ET.fromstring(xml_text.encode("utf-8"))
-    for old in root.findall("disabled"):
-        root.remove(old)
-    ET.SubElement(root, "disabled").text = value
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
 
 
 # --- classification (pure) -----------------------------------------------------------------

@@ -1,22 +1,12 @@
-"""plan.py on pure data: canonical XML and the classification of every item."""
+"""plan.py and canonical.py on pure data: canonical XML and the classification of every item."""
 
 from __future__ import annotations
 
 import pytest
 
+from dindjobs.canonical import canonical, digest, top_level_text
 from dindjobs.jenkins import Listing, LiveItem
-from dindjobs.plan import (
-    Action,
-    Change,
-    Plan,
-    canonical,
-    classify,
-    classify_prune,
-    digest,
-    guard_folder_deletes,
-    order,
-    top_level_text,
-)
+from dindjobs.plan import Action, Change, Plan, classify, classify_prune, guard_folder_deletes, order
 from dindjobs.render import MANAGED_MARKER, RenderedItem
 
 MARKER = MANAGED_MARKER.replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,82 @@
+"""Canonical config.xml: the text form sync compares, hashes and diffs.
+
+Jenkins never stores a config byte for byte (identity transform on push, XStream on its own
+saves) and JJB pretty-prints with minidom, so both sides are reduced to one stable form first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from xml.sax.saxutils import escape, quoteattr
+
+from dindjobs.render import MANAGED_MARKER
+
+
+def canonical(xml_text: str, drop: Iterable[str] = ()) -> str:
+    """A stable text form of a config.xml: what Jenkins or JJB may reformat does not show.
+
+    Ignored: the XML declaration, comments, indentation between elements, attribute order,
+    quoting and entity style, ``<a></a>`` vs ``<a/>``, plugin versions in ``plugin="name@1.2"``.
+    Top-level elements named in ``drop`` are left out (``disabled`` when the YAML omits it).
+    """
+    root = ET.fromstring(xml_text.encode("utf-8") if isinstance(xml_text, str) else xml_text)
+    for tag in drop:
+        for child in root.findall(tag):
+            root.remove(child)
+    out: list[str] = []
+    _emit(root, 0, out)
+    return "\n".join(out)
+
+
+def _attrs(element: ET.Element) -> str:
+    parts = []
+    for key in sorted(element.attrib):
+        value = element.attrib[key]
+        if key == "plugin":
+            value = value.split("@", 1)[0]
+        parts.append(f" {key}={quoteattr(value)}")
+    return "".join(parts)
+
+
+def _emit(element: ET.Element, depth: int, out: list[str]) -> None:
+    indent = "  " * depth
+    head = f"{element.tag}{_attrs(element)}"
+    children = list(element)
+    text = element.text or ""
+    if not children:
+        out.append(f"{indent}<{head}>{escape(text)}</{element.tag}>" if text else f"{indent}<{head}/>")
+        return
+    out.append(f"{indent}<{head}>" + (escape(text.strip()) if text.strip() else ""))
+    for child in children:
+        _emit(child, depth + 1, out)
+        if child.tail and child.tail.strip():
+            out.append(f"{indent}  {escape(child.tail.strip())}")
+    out.append(f"{indent}</{element.tag}>")
+
+
+def digest(text: str) -> str:
+    """Short content hash of a canonical text, as kept in the ledger."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def top_level_text(xml_text: str, tag: str) -> str | None:
+    """Text of a top-level element (e.g. ``disabled``), or None if absent."""
+    element = ET.fromstring(xml_text.encode("utf-8")).find(tag)
+    return None if element is None else (element.text or "")
+
+
+def is_marked(xml_text: str) -> bool:
+    """True when the description ends with JJB's "Managed by Jenkins Job Builder" marker."""
+    element = ET.fromstring(xml_text.encode("utf-8")).find("description")
+    return element is not None and (element.text or "").rstrip().endswith(MANAGED_MARKER)
+
+
+def with_disabled(xml_text: str, value: str) -> str:
+    """``xml_text`` with a top-level ``<disabled>value</disabled>`` (used to keep the server's value)."""
+    root = ET.fromstring(xml_text.encode("utf-8"))
+    for old in root.findall("disabled"):
+        root.remove(old)
+    ET.SubElement(root, "disabled").text = value
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
