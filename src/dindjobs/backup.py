@@ -22,7 +22,7 @@ from typing import Any
 
 from dindjobs.backup_format import ArchiveWriter, Replay, compression_of, default_suffix, verify
 from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
-from dindjobs.errors import BackupError, TimeoutExpired, WrapperError
+from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired, WrapperError
 from dindjobs.jenkins import Jenkins
 from dindjobs.readiness import wait_ready
 from dindjobs.state import admin_password_path, ensure_admin_password
@@ -161,21 +161,29 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
     if was_running:
         client = Jenkins(jenkins_settings(settings, wrapper.url, admin_password_path(settings.wrapper_state_dir)),
                          timeout=min(settings.timeout, 10.0))
-        was_quiet = client.quieting_down()
-        if not was_quiet:
+        try:
+            was_quiet = client.quieting_down()
+        except (JenkinsConnectionError, JenkinsNotReadyError) as exc:
+            # A broken Jenkins is when a backup matters most: archive anyway, and say what is lost.
+            progress(f"warning: Jenkins does not answer ({exc.one_line()}): no quiet-down, and a build "
+                     "still running is cut short by the stop")
+            client.close()
+            client = None
+        if client is not None and not was_quiet:
             client.quiet_down("dindjobs backup")
             we_quieted = True
             progress("Jenkins is quieting down: no new build starts")
     stopped_at = None
     downtime = None
     try:
-        if was_running:
+        if client is not None:
             try:
                 drain(client, drain_timeout, progress)
             except BaseException:
                 if we_quieted:
                     client.cancel_quiet_down()
                 raise
+        if was_running:
             if not live:
                 progress(f"stopping wrapper {wrapper.name} for a consistent copy")
                 stopped_at = time.monotonic()
@@ -192,10 +200,13 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
             if stopped_at is not None:
                 progress(f"starting wrapper {wrapper.name} again")
                 wrapper.start()
-                _wait_back(wrapper, client, ready_timeout, progress)
+                if client is not None:
+                    _wait_back(wrapper, client, ready_timeout, progress)
+                    if was_quiet:
+                        client.quiet_down()  # it was quieting down before: a restart forgets that
+                else:
+                    progress("not waiting for Jenkins after the start: it did not answer before either")
                 downtime = time.monotonic() - stopped_at
-                if was_quiet:
-                    client.quiet_down()  # it was quieting down before: a restart forgets that
             elif we_quieted:
                 client.cancel_quiet_down()
     finally:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from dindjobs.backup import backup, default_archive_name, drain, restore, spec_from_manifest
 from dindjobs.config import Settings
-from dindjobs.errors import BackupError, TimeoutExpired, WrapperError
+from dindjobs.errors import BackupError, JenkinsConnectionError, TimeoutExpired, WrapperError
 from dindjobs.wrapper_spec import LABEL_SETTINGS, managed_labels
 
 
@@ -117,3 +119,86 @@ def test_default_archive_name():
     when = datetime.datetime(2026, 11, 28, 17, 5, 9, tzinfo=datetime.UTC)
     name = default_archive_name("ci", when)
     assert str(name).startswith("ci-20261128T170509Z.tar.") and name.parent == Path(".")
+
+
+def volume_stream(top: str) -> list[bytes]:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(top)
+        info.type, info.uid, info.gid = tarfile.DIRTYPE, 1000, 1000
+        tar.addfile(info)
+    return [buf.getvalue()]
+
+
+class StoppableWrapper(FakeWrapper):
+    def __init__(self, events):
+        super().__init__(container=FakeContainer("w"))
+        self.events = events
+
+    def stop(self):
+        self.events.append("stop")
+
+    def start(self):
+        self.events.append("start")
+
+    def get_archive(self, path):
+        self.events.append(f"archive {path}")
+        return volume_stream(path.rsplit("/", 1)[1])
+
+
+class ScriptedJenkins:
+    """Jenkins as backup() sees it; ``down`` makes every call fail like a refused connection."""
+
+    def __init__(self, events, down=False, quiet=False):
+        self.events, self.down, self.quiet = events, down, quiet
+
+    def __call__(self, settings, timeout):
+        return self
+
+    def quieting_down(self):
+        if self.down:
+            raise JenkinsConnectionError("cannot reach Jenkins at http://127.0.0.1:18080/ (connection refused)")
+        return self.quiet
+
+    def quiet_down(self, reason=None):
+        self.events.append("quiet-down")
+
+    def cancel_quiet_down(self):
+        self.events.append("cancel")
+
+    def running_builds(self):
+        self.events.append("drained")
+        return []
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_backup_order_quiet_drain_stop_archive_start(tmp_path, monkeypatch, quiet):
+    events = []
+    monkeypatch.setattr("dindjobs.backup.Jenkins", ScriptedJenkins(events, quiet=quiet))
+    monkeypatch.setattr("dindjobs.backup._wait_back", lambda *a: events.append("ready"))
+    result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", with_images=True)
+    expected = ["drained", "stop", "archive /var/jenkins_home", "archive /var/lib/docker", "start", "ready"]
+    # A Jenkins already quieting down is put back into quiet-down after the restart; ours ends with it.
+    assert events == (expected + ["quiet-down"] if quiet else ["quiet-down", *expected])
+    assert result.downtime_seconds is not None and result.entries == 2
+
+
+def test_backup_goes_on_when_jenkins_does_not_answer(tmp_path, monkeypatch):
+    events, lines = [], []
+    monkeypatch.setattr("dindjobs.backup.Jenkins", ScriptedJenkins(events, down=True))
+    monkeypatch.setattr("dindjobs.backup._wait_back", lambda *a: events.append("ready"))
+    result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", progress=lines.append)
+    assert events == ["stop", "archive /var/jenkins_home", "start"]
+    assert any("Jenkins does not answer" in line and "cut short" in line for line in lines)
+    assert (tmp_path / "b.tar.gz").is_file() and result.was_running
+
+
+def test_live_backup_cancels_only_its_own_quiet_down(tmp_path, monkeypatch):
+    events = []
+    monkeypatch.setattr("dindjobs.backup.Jenkins", ScriptedJenkins(events))
+    result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", live=True)
+    assert events == ["quiet-down", "drained", "archive /var/jenkins_home", "cancel"]
+    assert result.live and result.downtime_seconds is None
