@@ -110,3 +110,19 @@ def test_config_json_never_prints_secret(capsys, clean_env, monkeypatch):
     data = json.loads(out)
     assert data["token"] == "env DINDJOBS_TOKEN" and data["user"] == "admin"
     assert SECRET not in out + err
+
+
+@pytest.mark.parametrize("name", cli.COMMAND_MODULES)
+def test_every_registered_command_loads_and_explains_itself(capsys, clean_env, name):
+    code, out, _ = run(capsys, name, "--help")
+    assert code == 0
+    assert f"Usage: dindjobs {name}" in out and "Options:" in out
+
+
+def test_version_does_not_import_heavy_libraries(clean_env):
+    import subprocess
+    import sys
+
+    probe = "import sys; from dindjobs import cli; print(sorted(m for m in ('docker', 'jenkins_jobs', 'jenkins') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -18,7 +18,8 @@ from dindjobs.cli_support import App
 from dindjobs.config import redact
 from dindjobs.errors import DindjobsError, ExitCode
 
-# Each name is a module in dindjobs.commands exposing `command`.
+# Each name is a module in dindjobs.commands exposing `command` of the same name, imported
+# only when that command runs (or --help lists it): the Docker SDK and JJB cost ~0.3 s to import.
 COMMAND_MODULES = [
     "config",
     "image",
@@ -43,7 +44,21 @@ Secrets come from DINDJOBS_TOKEN(_FILE), DINDJOBS_PASSWORD(_FILE), the ini file
 or the wrapper's state directory, never from the command line."""
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose commands are imported on first use, in COMMAND_MODULES order."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        extra = [name for name in self.commands if name not in COMMAND_MODULES]
+        return COMMAND_MODULES + sorted(extra)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            module = importlib.import_module(f"dindjobs.commands.{name}")
+            self.add_command(module.command, name)
+        return self.commands.get(name)
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dindjobs")
 @click.option("--conf", type=click.Path(dir_okay=False), help="JJB-style ini file ([jenkins] and [dindjobs]). Env: DINDJOBS_CONFIG.")
 @click.option("--url", help="Jenkins URL. Env: DINDJOBS_URL. Default http://127.0.0.1:8080/.")
@@ -66,15 +81,6 @@ def group(ctx: click.Context, debug: bool, **flags: object) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"dindjobs.commands.{name}")
-        group.add_command(module.command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
