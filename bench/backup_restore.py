@@ -17,6 +17,7 @@ import io
 import json
 import os
 import random
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -189,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         report["restore"]["total_seconds"] = round(restored.verify_seconds + restored.restore_seconds, 3)
     finally:
         down(client, name, remove_volumes=True)
-        for leftover in work.glob("bench.tar*"):
-            leftover.unlink()
+        shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
