@@ -122,12 +122,27 @@ select_iptables() {
     log "iptables backend: $backend"
 }
 
-# Exposing the daemon on TCP is opt-in and only with mutual TLS.
+# Exposing the daemon on TCP is opt-in and only with mutual TLS. dockerd reads any --host that
+# is not unix:// or fd:// as TCP (a bare "127.0.0.1:2375" or ":2375" too), so check every form
+# of the flag, not just values spelled tcp://.
 check_no_plain_tcp() {
-    local arg
+    local arg host expect_host=""
     for arg in "$@"; do
-        case "$arg" in
-            *tcp://*) die "plain TCP for the nested daemon is refused ($arg in DINDJOBS_DOCKERD_ARGS): set DINDJOBS_DOCKER_TLS=1 for mutual TLS on port ${DINDJOBS_DOCKER_TLS_PORT:-2376}" ;;
+        host=""
+        if [ -n "$expect_host" ]; then
+            host=$arg; expect_host=""
+        else
+            case "$arg" in
+                -H|--host) expect_host=1; continue ;;
+                --host=*) host=${arg#--host=} ;;
+                -H=*) host=${arg#-H=} ;;
+                -H*) host=${arg#-H} ;;
+                *tcp://*) host=$arg ;;
+            esac
+        fi
+        case "$host" in
+            ""|unix://*|fd://*) ;;
+            *) die "plain TCP for the nested daemon is refused ($host in DINDJOBS_DOCKERD_ARGS): set DINDJOBS_DOCKER_TLS=1 for mutual TLS on port ${DINDJOBS_DOCKER_TLS_PORT:-2376}" ;;
         esac
     done
 }

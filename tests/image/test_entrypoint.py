@@ -111,7 +111,15 @@ def test_prepare_cgroups_picks_v1_without_cgroup_controllers(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    ["--host=tcp://0.0.0.0:2375", "-H tcp://127.0.0.1:2375", "--bridge=none -Htcp://:2375"],
+    [
+        "--host=tcp://0.0.0.0:2375",
+        "-H tcp://127.0.0.1:2375",
+        "--bridge=none -Htcp://:2375",
+        # dockerd reads a host without a scheme as TCP.
+        "--host=127.0.0.1:2375",
+        "--host 0.0.0.0:2375",
+        "-H :2375",
+    ],
 )
 def test_plain_tcp_is_refused(args):
     result = run(f"read -r -a extra <<<'{args}'; check_no_plain_tcp \"${{extra[@]}}\"; echo accepted")
@@ -122,7 +130,10 @@ def test_plain_tcp_is_refused(args):
 
 
 def test_other_dockerd_args_are_accepted():
-    result = run("check_no_plain_tcp --bridge=none --iptables=false --mtu=1400; echo accepted")
+    result = run(
+        "check_no_plain_tcp --bridge=none --iptables=false --mtu=1400"
+        " --host=unix:///var/run/extra.sock -H fd://; echo accepted"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "accepted\n"
 
