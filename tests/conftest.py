@@ -6,7 +6,6 @@ import io
 import os
 import shutil
 import sys
-import tarfile
 import uuid
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support.engine import Engine, find_engine, start_private_engine  # noqa: E402
+from support.images import BUSYBOX_STATIC, busybox_context  # noqa: E402
 
 pytest_plugins = ["support.standin_fixtures"]
 
-BUSYBOX_STATIC = Path("/bin/busybox")
 REQUIRE_DOCKER = os.environ.get("DINDJOBS_REQUIRE_DOCKER") == "1"
 
 
@@ -51,23 +50,11 @@ def docker_client(docker_engine: Engine):
     client.close()
 
 
-def busybox_context() -> bytes:
-    """A build context (tar) holding Debian's static busybox and a FROM-scratch Dockerfile."""
-    if not BUSYBOX_STATIC.exists():
-        _no_docker("Debian's busybox-static is not installed (apt-get install busybox-static)")
-    dockerfile = b'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "hello from busybox"]\n'
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-        tar.add(str(BUSYBOX_STATIC.resolve()), arcname="busybox")
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="session")
 def busybox_image(docker_client) -> str:
     """Tag of a one-file image (static busybox on scratch), built in the test engine."""
+    if not BUSYBOX_STATIC.exists():
+        _no_docker("Debian's busybox-static is not installed (apt-get install busybox-static)")
     tag = f"dindjobs-test-busybox:{uuid.uuid4().hex[:8]}"
     docker_client.images.build(fileobj=io.BytesIO(busybox_context()), custom_context=True, tag=tag, rm=True)
     yield tag

@@ -7,19 +7,11 @@ import pytest
 
 from dindjobs import cli
 from dindjobs.errors import ExitCode, JenkinsAuthError, PartialFailure, RenderError
+from support.cli import run_cli as run
 
 SECRET = "tok-9f8e7d6c5b4a"
 
 
-def run(capsys, *argv):
-    """Run the real entry point; returns (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_help_lists_commands(capsys, clean_env):

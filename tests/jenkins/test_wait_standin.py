@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import json
 
-from dindjobs import cli
 from dindjobs.config import Secret, Settings
 from dindjobs.readiness import wait
 from dindjobs.standin import User
+from support.cli import run_cli as run
 from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, admin_user, free_port
-
-
-def run(capsys, *argv):
-    code = 0
-    try:
-        cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_delayed_start_refused_then_getting_ready_then_ready(standin_factory, tmp_path):

@@ -13,22 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from dindjobs import cli
 from dindjobs.errors import RenderError
 from dindjobs.render import check_name, error_details, render
+from support.cli import run_cli as run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
 
 
-def run(capsys, *argv):
-    code = 0
-    try:
-        cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_every_fixture_has_an_expectation():

@@ -10,11 +10,9 @@ and ``--bridge=none --iptables=false`` for the nested daemon so it never touches
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import socket
 import subprocess
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import docker.errors
 
 from dindjobs.wrapper_spec import CAPABILITIES, host_capabilities, security_host_config
+from support.images import busybox_context
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "dindjobs-wrapper:latest"
@@ -198,16 +197,5 @@ def run_wrapper(
 
 
 def busybox_tar() -> bytes:
-    """Build context for the nested test image: Debian's static busybox on scratch."""
-    dockerfile = b'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "hello from busybox"]\n'
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("ctx/Dockerfile")
-        info.size, info.mode = len(dockerfile), 0o644
-        tar.addfile(info, io.BytesIO(dockerfile))
-        busybox = Path("/bin/busybox").resolve()
-        info = tar.gettarinfo(str(busybox), arcname="ctx/busybox")
-        info.uid = info.gid = 0
-        with busybox.open("rb") as fh:
-            tar.addfile(info, fh)
-    return buf.getvalue()
+    """Build context for the nested test image, unpacked under /tmp/ctx."""
+    return busybox_context("ctx")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from dindjobs import cli
 from dindjobs.apply import apply_plan
 from dindjobs.config import Secret, Settings
 from dindjobs.jenkins import Jenkins
@@ -17,6 +16,7 @@ from dindjobs.ledger import Ledger, ledger_path
 from dindjobs.plan import Action, make_plan
 from dindjobs.render import render
 from dindjobs.sync import run_sync
+from support.cli import run_cli as run
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, free_port, job_xml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,14 +46,6 @@ JOBS = """
 EXPECTED_JOBS = ["standalone", "team", "team/api-build", "team/cli-build", "team/web-build"]
 
 
-def run(capsys, *argv):
-    code = 0
-    try:
-        cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def yaml_dir(tmp_path, text=JOBS, name="jobs.yaml") -> Path:

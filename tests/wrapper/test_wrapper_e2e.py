@@ -8,37 +8,27 @@ everything it created and nothing else.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
 import subprocess
 import sys
-import tarfile
 import uuid
 from pathlib import Path
 
 import docker.errors
 import pytest
 
-from dindjobs import cli
 from dindjobs.wrapper import Wrapper
 from dindjobs.wrapper_spec import CAPABILITIES, capabilities_from_status
+from support.cli import run_cli as run
+from support.images import busybox_context
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 WAIT = "240"  # seconds for health; the stand-in starts in seconds, the budget is for slow CI
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """The real entry point; (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def free_port() -> int:
@@ -64,22 +54,6 @@ def privileged_needs_fallback() -> bool:
     """True when this kernel's bounding set lacks a capability Docker gives --privileged containers."""
     caps = capabilities_from_status(Path("/proc/self/status").read_text())
     return any(f"CAP_{name}" not in caps for name in CAPABILITIES[:38])  # up to AUDIT_READ: every engine knows them
-
-
-def busybox_context(label: str) -> bytes:
-    """A build context for the nested daemon; the label makes its image ID unique to this test."""
-    dockerfile = f'FROM scratch\nLABEL djtest={label}\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n'.encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("djctx/Dockerfile")
-        info.size, info.mode = len(dockerfile), 0o644
-        tar.addfile(info, io.BytesIO(dockerfile))
-        busybox = Path("/bin/busybox").resolve()
-        info = tar.gettarinfo(str(busybox), arcname="djctx/busybox")
-        info.uid = info.gid = 0
-        with busybox.open("rb") as fh:
-            tar.addfile(info, fh)
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -158,7 +132,7 @@ def test_wrapper_life_cycle(capsys, monkeypatch, clean_env, docker_engine, docke
     # State to find again: a file in Jenkins home, an image built in the nested daemon.
     code, _ = wrapper.exec(["sh", "-c", "echo kept > /var/jenkins_home/djtest-marker"], user="jenkins")
     assert code == 0
-    docker_client.containers.get(name).put_archive("/tmp", busybox_context(name))
+    docker_client.containers.get(name).put_archive("/tmp", busybox_context("djctx", label=name, cmd='"true"'))
     code, built = wrapper.exec(["docker", "build", "-q", "-t", f"{name}-nested:1", "/tmp/djctx"])
     assert code == 0, built
     nested_image = built.strip().splitlines()[-1]
