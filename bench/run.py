@@ -37,7 +37,7 @@ class Config:
     scale_runs: int = 5
     wait_samples: int = 20
     wait_low: float = 0.5
-    wait_high: float = 2.0
+    wait_high: float = 1.5
     build_runs: int = 5
     build_files: int = 3000
     start_runs: int = 5

@@ -77,11 +77,11 @@ class StandinProc:
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(SRC)]))
+        self._log = open(home.parent / f"{home.name}.log", "wb")  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.standin_host", "--home", str(home), "--users", str(creds.users_file),
              "--startup-delay", f"{startup_delay:.3f}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(home.parent / f"{home.name}.log", "wb"),
-            text=True, bufsize=1, cwd=REPO, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1, cwd=REPO, env=env)
         self.lines: queue.Queue[str] = queue.Queue()
         self.ready_at: float | None = None
         self._ready = threading.Event()
@@ -133,6 +133,7 @@ class StandinProc:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        self._log.close()
         shutil.rmtree(self.home, ignore_errors=True)
 
     def __enter__(self) -> StandinProc:
