@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     print("targets:")
     for line in results["targets"]:
         print(f"  {line}")
-    print(f"total {results['total_seconds']} s; results in {args.out / 'latest.json'} and {saved}")
+    latest = args.out / ("latest-quick.json" if args.quick else "latest.json")
+    print(f"total {results['total_seconds']} s; results in {latest} and {saved}")
     return 0
 
 

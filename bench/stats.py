@@ -108,13 +108,16 @@ def markdown_table(rows: Sequence[dict]) -> str:
 
 
 def save(results: dict, directory: str | Path, now: datetime | None = None, keep: int = HISTORY_KEEP) -> Path:
-    """Write ``latest.json`` and a dated copy under ``history/``, keeping the newest ``keep``."""
+    """Write ``latest.json`` and a dated copy under ``history/``, keeping the newest ``keep``.
+
+    A quick run writes ``latest-quick.json`` instead, so it never replaces the last full results.
+    """
     directory = Path(directory)
     history = directory / "history"
     history.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     text = json.dumps(results, indent=2, sort_keys=True) + "\n"
-    (directory / "latest.json").write_text(text, encoding="utf-8")
+    (directory / ("latest-quick.json" if results.get("quick") else "latest.json")).write_text(text, encoding="utf-8")
     dated = history / f"{stamp}{'-quick' if results.get('quick') else ''}.json"
     dated.write_text(text, encoding="utf-8")
     for old in sorted(history.glob("*.json"))[:-keep]:

@@ -66,6 +66,8 @@ def test_save_writes_latest_and_a_bounded_dated_history(tmp_path):
     stats.save({"rows": [], "quick": True}, tmp_path, now=datetime(2026, 1, 1, 13, 0), keep=3)
     names = sorted(p.name for p in (tmp_path / "history").iterdir())
     assert names == ["20260101-120200.json", "20260101-120300.json", "20260101-130000-quick.json"]
-    assert json.loads((tmp_path / "latest.json").read_text())["quick"] is True
+    # A quick run does not replace the last full results.
+    assert json.loads((tmp_path / "latest-quick.json").read_text())["quick"] is True
+    assert json.loads((tmp_path / "latest.json").read_text())["rows"][0]["ours"]["median"] == 3.0
     # The trend skips quick runs.
     assert stats.trend(tmp_path, ("a", "b")) == [("20260101-120200", 2.0), ("20260101-120300", 3.0)]
