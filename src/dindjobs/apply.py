@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from dindjobs.canonical import canonical, digest
+from dindjobs.canonical import canonical, digest, fingerprint
 from dindjobs.errors import JenkinsError
 from dindjobs.jenkins import Jenkins
 from dindjobs.ledger import Ledger
@@ -174,4 +174,5 @@ def _read_back(change: Change, client: Jenkins, ledger: Ledger, desired: str | N
         previous = ledger.get(change.kind, change.name) or {}
         desired = previous.get("desired")
     ledger.record(change.kind, change.name, desired=desired, stored=digest(canonical(stored, drop)),
-                  manages_disabled=change.manages_disabled)
+                  manages_disabled=change.manages_disabled,
+                  fingerprint=fingerprint(change.rendered_xml, stored) if change.rendered_xml else None)

@@ -83,12 +83,14 @@ class Ledger:
     def __len__(self) -> int:
         return len(self._items)
 
-    def record(self, kind: str, name: str, *, desired: str | None, stored: str, manages_disabled: bool) -> None:
-        """Remember that we own an item and what Jenkins stored for it."""
+    def record(self, kind: str, name: str, *, desired: str | None, stored: str, manages_disabled: bool,
+               fingerprint: str | None = None) -> None:
+        """Remember that we own an item and what Jenkins stored for it (``fingerprint``: the exact
+        bytes of the rendering and of the stored config, see :func:`canonical.fingerprint`)."""
         with self._lock:
             self._items[_key(kind, name)] = {
                 "kind": kind, "name": name, "desired": desired, "stored": stored,
-                "manages_disabled": manages_disabled, "at": int(time.time()),
+                "manages_disabled": manages_disabled, "fingerprint": fingerprint, "at": int(time.time()),
             }
             self.dirty = True
 

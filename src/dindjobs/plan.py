@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from dindjobs.canonical import canonical, digest, is_marked, top_level_text, with_disabled
+from dindjobs.canonical import canonical, digest, fingerprint, is_marked, top_level_text, with_disabled
 from dindjobs.errors import JenkinsAPIError, JenkinsNotFoundError, RenderError
 from dindjobs.jenkins import Jenkins, Listing, LiveItem
 from dindjobs.ledger import Ledger
@@ -58,6 +58,7 @@ class Change:
     push_xml: str | None = None  # the XML apply sends (create/update/drifted)
     manages_disabled: bool = True  # False: the YAML leaves `disabled` to the server
     desired_hash: str | None = None
+    rendered_xml: str | None = None  # the YAML's rendering, for the ledger's fingerprint after a push
     record: dict | None = None  # ledger record to write if the run applies without a push
     before: str = ""  # canonical text in Jenkins (for the diff)
     after: str = ""  # canonical text from the YAML (for the diff)
@@ -140,6 +141,11 @@ class Plan:
 def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, record: dict | None,
              *, adopt: bool = False) -> Change:
     """Decide what to do with one item the YAML defines."""
+    if (record is not None and live is not None and live_xml is not None and live.is_folder == item.is_folder
+            and record.get("fingerprint") == fingerprint(item.xml, live_xml)):
+        # Same bytes on both sides as when the last sync found them in sync: no parsing needed.
+        return Change(item.kind, item.name, Action.UNCHANGED, "identical to the last sync", is_folder=item.is_folder,
+                      manages_disabled=bool(record.get("manages_disabled")), desired_hash=record.get("desired"))
     manages_disabled = item.kind == "job" and top_level_text(item.xml, "disabled") is not None
     drop = () if manages_disabled or item.kind != "job" else ("disabled",)
     after = canonical(item.xml, drop)
@@ -147,6 +153,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
                     manages_disabled=manages_disabled, desired_hash=digest(after), after=after)
     if live is None or live_xml is None:
         change.action, change.reason, change.push_xml = Action.CREATE, "not in Jenkins", item.xml
+        change.rendered_xml = item.xml
         return change
     if item.kind == "job" and live.is_folder != item.is_folder:
         change.action = Action.CONFLICT
@@ -155,7 +162,8 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
     before = canonical(live_xml, drop)
     change.before = before
     stored_hash = digest(before)
-    record_now = {"desired": change.desired_hash, "stored": stored_hash, "manages_disabled": manages_disabled}
+    record_now = {"desired": change.desired_hash, "stored": stored_hash, "manages_disabled": manages_disabled,
+                  "fingerprint": fingerprint(item.xml, live_xml)}
     comparable = record is not None and record.get("manages_disabled") == manages_disabled
     push = item.xml
     if not manages_disabled and item.kind == "job":
@@ -171,6 +179,8 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
     if comparable and record.get("stored") == stored_hash:
         if record.get("desired") == change.desired_hash:
             change.reason = "as pushed (Jenkins stores it in its own format)"
+            if record.get("fingerprint") != record_now["fingerprint"]:
+                change.record = record_now
             return change
         change.action, change.reason = Action.UPDATE, "changed in the YAML"
     elif record is not None and comparable:
@@ -185,7 +195,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
         change.action = Action.CONFLICT
         change.reason = "exists in Jenkins but was not created by dindjobs or JJB (use --adopt to take it over)"
         return change
-    change.push_xml = push
+    change.push_xml, change.rendered_xml = push, item.xml
     return change
 
 

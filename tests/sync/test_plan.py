@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dindjobs.canonical import canonical, digest, top_level_text
+from dindjobs.canonical import canonical, digest, fingerprint, top_level_text
 from dindjobs.jenkins import Listing, LiveItem
 from dindjobs.plan import Action, Change, Plan, classify, classify_prune, guard_folder_deletes, order
 from dindjobs.render import MANAGED_MARKER, RenderedItem
@@ -133,6 +133,37 @@ def test_drift_is_detected_even_without_the_marker():
     change = classify(item(xml=ours), live(), job_xml("rm -rf /", description="kept description"),
                       _record(ours, ours))
     assert change.action is Action.DRIFTED
+
+
+def test_same_bytes_as_the_last_sync_are_unchanged_without_parsing():
+    ours, stored = job_xml(), jenkins_format(job_xml())
+    record = {**_record(ours, stored), "fingerprint": fingerprint(ours, stored)}
+    change = classify(item(xml=ours), live(), stored, record)
+    assert change.action is Action.UNCHANGED and change.reason == "identical to the last sync"
+    assert change.desired_hash == record["desired"]
+    # The shortcut decides on bytes alone: it would accept even text it cannot parse...
+    garbage = "<not xml"
+    assert classify(item(xml=ours), live(), garbage, {**record, "fingerprint": fingerprint(ours, garbage)}).action \
+        is Action.UNCHANGED
+    # ...so it must never hold for bytes it was not recorded for.
+    with pytest.raises(Exception):  # noqa: B017 - the slow path parses, and this is not XML
+        classify(item(xml=ours), live(), garbage, record)
+
+
+def test_one_byte_edited_in_jenkins_defeats_the_shortcut_and_is_drift():
+    ours = job_xml("echo ours")
+    record = {**_record(ours, ours), "fingerprint": fingerprint(ours, ours)}
+    edited = ours.replace("echo ours", "echo ourz")
+    assert classify(item(xml=ours), live(), edited, record).action is Action.DRIFTED
+    yaml_edit = job_xml("echo new")
+    assert classify(item(xml=yaml_edit), live(), ours, record).action is Action.UPDATE
+
+
+def test_in_sync_item_learns_its_fingerprint_for_the_next_run():
+    ours, stored = job_xml(), jenkins_format(job_xml())
+    change = classify(item(xml=ours), live(), stored, _record(ours, stored))
+    assert change.action is Action.UNCHANGED
+    assert change.record is not None and change.record["fingerprint"] == fingerprint(ours, stored)
 
 
 def test_folder_versus_job_is_a_conflict():

@@ -91,6 +91,20 @@ def test_first_sync_creates_everything_and_second_sends_no_write(standin_env, tm
     assert "In sync: 6 items unchanged, nothing sent." in out
 
 
+def test_no_op_sync_takes_the_byte_shortcut_yet_still_reads_every_config(standin_env, tmp_path, capsys):
+    d = yaml_dir(tmp_path)
+    assert run(capsys, "sync", str(d))[0] == 0
+    mark = len(standin_env.requests)
+    code, out, err = run(capsys, "sync", "--plan", "--json", str(d))
+    assert code == 0, err
+    data = json.loads(out)
+    items = data.get("plan", data)["items"]
+    reasons = {c["reason"] for c in items}
+    assert reasons == {"identical to the last sync"}
+    reads = [r.path for r in standin_env.requests[mark:]]
+    assert sum(p.endswith("/config.xml") for p in reads) == 6  # the shortcut is confirmed by the server
+
+
 def test_example_jobs_round_trip_without_phantom_changes(standin_env, tmp_path, capsys):
     jjb = tmp_path / "jjb"
     shutil.copytree(REPO / "jjb", jjb)
