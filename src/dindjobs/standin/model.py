@@ -120,33 +120,28 @@ class Jenkins(ItemGroup, Bean):
         self._check_free(parent, name)
         try:
             text = xmlconfig.normalise(body)
-            item = make_item(parent, name, text, self.version)
+            return self._install(parent, name, text)
         except xmlconfig.BadConfig as exc:
             raise Oops(str(exc)) from None
-        if parent.child_dir(name).exists():
-            shutil.rmtree(parent.child_dir(name))
-        item.set_config(text)
-        parent.children[name.casefold()] = item
-        return item
 
     def create_empty(self, parent: ItemGroup, name: str, mode: str) -> Item:
         """Form-mode createItem (``mode=<class>``): an empty item saved by "XStream"."""
         if mode not in NEW_ITEM_MODES:
             raise Failure(f"No item type \u2018{mode}\u2019 is known")
         self._check_free(parent, name)
-        text = xmlconfig.EMPTY_CONFIGS[mode]
-        item = make_item(parent, name, text, self.version)
-        if parent.child_dir(name).exists():
-            shutil.rmtree(parent.child_dir(name))
-        item.set_config(text)
-        parent.children[name.casefold()] = item
-        return item
+        return self._install(parent, name, xmlconfig.EMPTY_CONFIGS[mode])
 
     def copy(self, parent: ItemGroup, name: str, source: Item) -> Item:
         """``mode=copy``: the source's config.xml byte for byte, a fresh build history."""
         self._check_free(parent, name)
-        item = make_item(parent, name, source.config, self.version)
-        item.set_config(source.config)
+        return self._install(parent, name, source.config)
+
+    def _install(self, parent: ItemGroup, name: str, text: str) -> Item:
+        """A new item under ``parent`` with config ``text``, in a fresh directory (build #1 next)."""
+        item = make_item(parent, name, text, self.version)  # raises BadConfig before anything is written
+        if parent.child_dir(name).exists():
+            shutil.rmtree(parent.child_dir(name))
+        item.set_config(text)
         parent.children[name.casefold()] = item
         return item
 
