@@ -78,7 +78,13 @@ class Engine:
                 self.process.kill()
                 self.process.wait(timeout=10)
         if self.workdir:
-            subprocess.run(["umount", "-R", str(self.workdir / "data")], capture_output=True)
+            # dockerd can leave mounts behind (its default netns under the exec-root, overlay
+            # layers under the data-root); unmount the deepest first, then remove the tree.
+            prefix = f"{self.workdir}/"
+            with open("/proc/self/mounts", encoding="utf-8") as mounts:
+                points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+            for point in sorted(points, key=len, reverse=True):
+                subprocess.run(["umount", "-l", point], capture_output=True)
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
