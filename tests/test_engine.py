@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
+
+from support.engine import start_private_engine
 
 pytestmark = pytest.mark.docker
 
@@ -20,12 +25,6 @@ def test_engine_reports_a_real_daemon(docker_client):
 
 
 def test_private_engine_leaves_nothing_behind():
-    import os
-
-    from support.engine import start_private_engine
-
-    import shutil
-
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
         pytest.skip("a private dockerd needs root and dockerd")
     engine = start_private_engine()
