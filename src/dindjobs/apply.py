@@ -175,4 +175,4 @@ def _read_back(change: Change, client: Jenkins, ledger: Ledger, desired: str | N
         desired = previous.get("desired")
     ledger.record(change.kind, change.name, desired=desired, stored=digest(canonical(stored, drop)),
                   manages_disabled=change.manages_disabled,
-                  fingerprint=fingerprint(change.rendered_xml, stored) if change.rendered_xml else None)
+                  fingerprint=fingerprint(change.rendered_signature, stored) if change.rendered_signature else None)

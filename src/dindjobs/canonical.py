@@ -61,14 +61,15 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def fingerprint(rendered_xml: str, stored_xml: str) -> str:
-    """Hash of the exact bytes on both sides: the YAML's rendering and what Jenkins returned.
+def fingerprint(rendered: str, stored_xml: str) -> str:
+    """Hash of the exact bytes on both sides: the YAML's rendering (its signature) and what
+    Jenkins returned.
 
     When it equals the one recorded at the last sync, neither side changed since an outcome we
     know was "in sync", so the plan can skip parsing both (the bytes were read from the server
     this run: this is a shortcut, never a cache that replaces asking Jenkins).
     """
-    h = hashlib.sha256(rendered_xml.encode("utf-8"))
+    h = hashlib.sha256(rendered.encode("utf-8"))
     h.update(b"\0")
     h.update(stored_xml.encode("utf-8"))
     return h.hexdigest()[:32]

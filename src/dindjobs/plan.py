@@ -58,7 +58,7 @@ class Change:
     push_xml: str | None = None  # the XML apply sends (create/update/drifted)
     manages_disabled: bool = True  # False: the YAML leaves `disabled` to the server
     desired_hash: str | None = None
-    rendered_xml: str | None = None  # the YAML's rendering, for the ledger's fingerprint after a push
+    rendered_signature: str | None = None  # the YAML's rendering, for the ledger's fingerprint after a push
     record: dict | None = None  # ledger record to write if the run applies without a push
     before: str = ""  # canonical text in Jenkins (for the diff)
     after: str = ""  # canonical text from the YAML (for the diff)
@@ -142,7 +142,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
              *, adopt: bool = False) -> Change:
     """Decide what to do with one item the YAML defines."""
     if (record is not None and live is not None and live_xml is not None and live.is_folder == item.is_folder
-            and record.get("fingerprint") == fingerprint(item.xml, live_xml)):
+            and record.get("fingerprint") == fingerprint(item.signature, live_xml)):
         # Same bytes on both sides as when the last sync found them in sync: no parsing needed.
         return Change(item.kind, item.name, Action.UNCHANGED, "identical to the last sync", is_folder=item.is_folder,
                       manages_disabled=bool(record.get("manages_disabled")), desired_hash=record.get("desired"))
@@ -153,7 +153,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
                     manages_disabled=manages_disabled, desired_hash=digest(after), after=after)
     if live is None or live_xml is None:
         change.action, change.reason, change.push_xml = Action.CREATE, "not in Jenkins", item.xml
-        change.rendered_xml = item.xml
+        change.rendered_signature = item.signature
         return change
     if item.kind == "job" and live.is_folder != item.is_folder:
         change.action = Action.CONFLICT
@@ -163,7 +163,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
     change.before = before
     stored_hash = digest(before)
     record_now = {"desired": change.desired_hash, "stored": stored_hash, "manages_disabled": manages_disabled,
-                  "fingerprint": fingerprint(item.xml, live_xml)}
+                  "fingerprint": fingerprint(item.signature, live_xml)}
     comparable = record is not None and record.get("manages_disabled") == manages_disabled
     push = item.xml
     if not manages_disabled and item.kind == "job":
@@ -195,7 +195,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
         change.action = Action.CONFLICT
         change.reason = "exists in Jenkins but was not created by dindjobs or JJB (use --adopt to take it over)"
         return change
-    change.push_xml, change.rendered_xml = push, item.xml
+    change.push_xml, change.rendered_signature = push, item.signature
     return change
 
 

@@ -23,7 +23,7 @@ def job_xml(command="echo hi", description=MARKER, extra=""):
 
 
 def item(name="j", xml=None, kind="job", root="project"):
-    return RenderedItem(kind=kind, name=name, xml=xml or job_xml(), root_tag=root)
+    return RenderedItem(kind=kind, name=name, xml_text=xml or job_xml(), root_tag=root)
 
 
 def live(name="j", folder=False, kind="job"):
