@@ -212,7 +212,7 @@ def _free_port() -> int:
 
 
 def _zstd() -> bool:
-    from dindjobs.backup_format import zstd_available
+    from dindjobs.backup_compression import zstd_available
 
     return zstd_available()
 

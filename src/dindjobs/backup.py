@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dindjobs.backup_format import ArchiveWriter, Replay, compression_of, default_suffix, verify
+from dindjobs.backup_compression import compression_of, default_suffix
+from dindjobs.backup_format import ArchiveWriter, Replay, verify
 from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
 from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired, WrapperError
 from dindjobs.jenkins import Jenkins

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import gzip
 import hashlib
 import io
 import json
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from dindjobs import __version__
+from dindjobs.backup_compression import compression_of, compressor, decompressor
 from dindjobs.errors import BackupError
 
 FORMAT = "dindjobs-backup"
@@ -38,40 +38,12 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 TYPES = {
     tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.CONTTYPE: "file", tarfile.DIRTYPE: "dir",
     tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
     tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo",
 }
 Progress = Callable[[str], None]
-
-
-def zstd_available() -> bool:
-    """True when the optional ``zstandard`` module can be imported."""
-    try:
-        import zstandard  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def default_suffix() -> str:
-    """``.tar.zst`` when zstandard is installed, else ``.tar.gz``."""
-    return ".tar.zst" if zstd_available() else ".tar.gz"
-
-
-def compression_of(path: Path) -> str:
-    """``zst`` or ``gz`` from the file name; raises BackupError for anything else."""
-    name = path.name
-    if name.endswith((".tar.zst", ".tzst")):
-        if not zstd_available():
-            raise BackupError(f"{path}: .tar.zst needs the zstandard module", hint="pip install zstandard, or use .tar.gz")
-        return "zst"
-    if name.endswith((".tar.gz", ".tgz")):
-        return "gz"
-    raise BackupError(f"{path}: the archive name must end in .tar.gz or .tar.zst")
 
 
 class Meter:
@@ -170,60 +142,6 @@ def _copy(source: BinaryIO, size: int, sink: Callable[[bytes], None], meter: Met
     return digest.hexdigest()
 
 
-def _compressor(raw: BinaryIO, compression: str) -> BinaryIO:
-    if compression == "zst":
-        import zstandard
-
-        return zstandard.ZstdCompressor(level=3, write_checksum=True).stream_writer(raw, closefd=False)
-    # Level 6 (gzip's default) was measured slower than the disk; 3 keeps most of the ratio.
-    return gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=3, mtime=0)  # no name in the header
-
-
-def _decompressor(raw: BinaryIO, path: Path) -> BinaryIO:
-    magic = raw.read(4)
-    raw.seek(0)
-    if magic.startswith(GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if magic == ZSTD_MAGIC:
-        if not zstd_available():
-            raise BackupError(f"{path} is zstd-compressed and the zstandard module is missing", hint="pip install zstandard")
-        return _ZstdReader(raw)
-    raise BackupError(f"{path} is not a dindjobs backup (neither gzip nor zstd data)")
-
-
-class _ZstdReader(io.RawIOBase):
-    """zstd decoding that notices a truncated frame (zstandard's stream_reader just ends)."""
-
-    FEED = 4096  # compressed bytes per step: bounds one step's output (zstd's worst ratio is ~32768)
-
-    def __init__(self, raw: BinaryIO) -> None:
-        import zstandard
-
-        self._raw = raw
-        self._obj = zstandard.ZstdDecompressor().decompressobj()
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            data = self._raw.read(self.FEED)
-            if not data:
-                if not self._obj.eof:
-                    raise EOFError("the zstd frame is truncated")
-                return 0
-            if self._obj.eof:
-                raise ValueError("data after the end of the zstd frame")
-            self._buffer = self._obj.decompress(data)
-            if self._obj.eof and self._obj.unused_data:
-                raise ValueError("data after the end of the zstd frame")
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
-
-
 class ArchiveWriter:
     """Writes an archive under a temporary name; :meth:`commit` renames it into place.
 
@@ -246,7 +164,7 @@ class ArchiveWriter:
             self._raw = open(self.tmp, "xb")  # noqa: SIM115 - closed in commit/abort
         except OSError as exc:
             raise BackupError(f"cannot write {self.tmp}: {exc.strerror}") from None
-        self._out = _compressor(self._raw, self.compression)
+        self._out = compressor(self._raw, self.compression)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -330,7 +248,7 @@ def _members(path: Path) -> Iterator[tuple[tarfile.TarFile, Iterator[tarfile.Tar
         raise BackupError(f"cannot read {path}: {exc.strerror}") from None
     with raw:
         try:
-            with tarfile.open(fileobj=_decompressor(raw, path), mode="r|") as tar:
+            with tarfile.open(fileobj=decompressor(raw, path), mode="r|") as tar:
                 yield tar, iter(tar)
         except BackupError:
             raise

@@ -12,10 +12,11 @@ import tarfile
 import pytest
 
 from dindjobs import backup_format as fmt
+from dindjobs.backup_compression import compression_of, zstd_available
 from dindjobs.errors import BackupError
 
 COMPRESSIONS = [".tar.gz", pytest.param(".tar.zst", marks=pytest.mark.skipif(
-    not fmt.zstd_available(), reason="zstandard is not installed"))]
+    not zstd_available(), reason="zstandard is not installed"))]
 BIG = os.urandom(fmt.CHUNK + 4097)  # spans two chunks, not block-aligned
 
 
@@ -162,9 +163,9 @@ def test_failure_midway_leaves_no_archive(tmp_path):
 
 
 def test_names_and_compression(tmp_path):
-    assert fmt.compression_of(tmp_path / "x.tar.gz") == "gz"
+    assert compression_of(tmp_path / "x.tar.gz") == "gz"
     with pytest.raises(BackupError, match="must end in"):
-        fmt.compression_of(tmp_path / "x.zip")
+        compression_of(tmp_path / "x.zip")
     (tmp_path / "x.tar.gz").write_bytes(b"PK\x03\x04 not a tarball")
     with pytest.raises(BackupError, match="not a dindjobs backup"):
         fmt.verify(tmp_path / "x.tar.gz")
