@@ -161,21 +161,24 @@ def _create_and_start(client: docker.DockerClient, spec: WrapperSpec, facts: Eng
     return mode
 
 
-def _create_start(client: docker.DockerClient, spec: WrapperSpec, facts: EngineFacts, mode: str) -> None:
-    body = run_options(spec, facts, security=mode)
-    api = client.api
-    for _ in range(len(facts.capabilities) + 1):
+def create_container(api: docker.APIClient, body: dict, name: str) -> dict:
+    """Create a container from an Engine API body; a capability the engine does not know (e.g.
+    CAP_BPF on 20.10, when the kernel has it) is dropped from ``CapAdd`` and the create retried."""
+    while True:
         try:
-            created = api.create_container_from_config(body, spec.name)
-            break
+            return api.create_container_from_config(body, name)
         except docker.errors.APIError as exc:
-            # Older engines reject capabilities they do not know (e.g. CAP_BPF on 20.10).
             unknown = re.search(r'unknown capability: "?(CAP_[A-Z_]+)', str(exc.explanation or ""))
             if exc.status_code == 409:
-                raise WrapperError(f"a container named {spec.name} appeared meanwhile", hint="run `dindjobs up` again") from None
+                raise WrapperError(f"a container named {name} appeared meanwhile", hint="run `dindjobs up` again") from None
             if not unknown or unknown.group(1) not in body["HostConfig"].get("CapAdd", []):
                 raise
             body["HostConfig"]["CapAdd"].remove(unknown.group(1))
+
+
+def _create_start(client: docker.DockerClient, spec: WrapperSpec, facts: EngineFacts, mode: str) -> None:
+    api = client.api
+    created = create_container(api, run_options(spec, facts, security=mode), spec.name)
     try:
         api.start(created["Id"])
     except docker.errors.APIError:

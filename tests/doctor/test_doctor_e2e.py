@@ -4,13 +4,12 @@ host's Docker socket mounted, or with the nested daemon on plain TCP, fail namin
 from __future__ import annotations
 
 import json
-import re
 import time
 
-import docker.errors
 import pytest
 
 from dindjobs.wrapper import engine_facts
+from dindjobs.wrapper_lifecycle import create_container
 from dindjobs.wrapper_spec import WrapperSpec, run_options
 from support.dind import build_image, free_port
 from support.wrapper_cli import Cli, cleanup, unique_name
@@ -48,15 +47,7 @@ def start_by_hand(client, name: str, tmp_path, *, mounts=(), entrypoint=None) ->
     body["HostConfig"]["Mounts"] += list(mounts)
     if entrypoint:
         body["Entrypoint"] = entrypoint
-    while True:
-        try:
-            created = client.api.create_container_from_config(body, name)
-            break
-        except docker.errors.APIError as exc:  # engines older than the kernel reject newer caps
-            unknown = re.search(r'unknown capability: "?(CAP_[A-Z_]+)', str(exc.explanation or ""))
-            if not unknown:
-                raise
-            body["HostConfig"]["CapAdd"].remove(unknown.group(1))
+    created = create_container(client.api, body, name)  # drops caps an older engine does not know
     client.api.start(created["Id"])
 
 

@@ -8,7 +8,8 @@ from dindjobs.config import Secret, Settings
 from dindjobs.readiness import wait
 from dindjobs.standin import User
 from support.cli import run_cli as run
-from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, admin_user, free_port
+from support.net import free_port
+from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, admin_user
 
 
 def test_delayed_start_refused_then_getting_ready_then_ready(standin_factory, tmp_path):

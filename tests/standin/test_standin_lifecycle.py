@@ -17,13 +17,13 @@ import requests
 
 from dindjobs.standin import StandIn
 from dindjobs.standin.security import admin_from_environment, parse_users_file
+from support.net import free_port
 from support.standin_fixtures import (
     ADMIN_PASSWORD,
     ADMIN_TOKEN,
     ADMIN_USER,
     SRC,
     Client,
-    free_port,
     job_xml,
     start_standin_process,
     wait_until,

@@ -17,13 +17,13 @@ import requests
 
 from dindjobs.config import Secret
 from dindjobs.standin import User
+from support.net import free_port
 from support.standin_fixtures import (
     ADMIN_PASSWORD,
     ADMIN_TOKEN,
     ADMIN_USER,
     Client,
     admin_user,
-    free_port,
     job_xml,
     wait_until,
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import subprocess
 import time
 import uuid
@@ -21,6 +20,7 @@ import docker.errors
 
 from dindjobs.wrapper_spec import CAPABILITIES, host_capabilities, security_host_config
 from support.images import busybox_context
+from support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "dindjobs-wrapper:latest"
@@ -44,11 +44,6 @@ def build_image(docker_host: str, offline: bool = True) -> str:
     return IMAGE
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def security_config(privileged: bool) -> dict:

@@ -27,15 +27,14 @@ live item tree, ``.model.queue``, ``.model.find("a/b")``).
 Helpers: ``job_xml(*shell_commands, params=[(name, default)], concurrent=False,
 description="")`` (a freestyle config.xml), ``wait_until(fn, timeout)`` (poll until truthy),
 ``Client(url, auth=None)`` (a ``requests`` session with paths relative to the URL, no automatic
-redirects, ``.fetch_crumb()``), ``free_port()`` (a loopback port nobody listens on, for
-"connection refused" tests), ``admin_user()`` and ``start_standin_process(home, port, *args)``
+redirects, ``.fetch_crumb()``), ``admin_user()`` and ``start_standin_process(home, port, *args)``
 (``python -m dindjobs.standin`` as a child process, stderr piped; the caller terminates it).
+For a loopback port nobody listens on ("connection refused" tests): ``support.net.free_port()``.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -94,11 +93,6 @@ def admin_user() -> User:
     return user
 
 
-def free_port() -> int:
-    """A loopback TCP port that is free right now (nothing listens on it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_standin_process(home: Path, port: int, *extra: str, env: dict[str, str] | None = None,

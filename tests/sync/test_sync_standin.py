@@ -17,7 +17,8 @@ from dindjobs.plan import Action, make_plan
 from dindjobs.render import render
 from dindjobs.sync import run_sync
 from support.cli import run_cli as run
-from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, free_port, job_xml
+from support.net import free_port
+from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, job_xml
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "render" / "fixtures"

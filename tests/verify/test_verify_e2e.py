@@ -20,16 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.net import free_port
+
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = "verify-e2e"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Chain:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,7 @@ from dindjobs.wrapper import Wrapper
 from dindjobs.wrapper_spec import CAPABILITIES, capabilities_from_status
 from support.cli import run_cli as run
 from support.images import busybox_context
+from support.net import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -31,10 +31,6 @@ WAIT = "240"  # seconds for health; the stand-in starts in seconds, the budget i
 
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
