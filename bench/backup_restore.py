@@ -25,14 +25,14 @@ import time
 import uuid
 from pathlib import Path
 
-from dindjobs.backup import backup, restore
+from dindjobs.backup.operations import backup, restore
 from dindjobs.config import load_settings
-from dindjobs.jenkins import Jenkins
-from dindjobs.readiness import wait_ready
-from dindjobs.state import ensure_admin_password
-from dindjobs.wrapper import Wrapper, connect
-from dindjobs.wrapper_lifecycle import down, up
-from dindjobs.wrapper_spec import WrapperSpec
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.jenkins.readiness import wait_ready
+from dindjobs.wrapper.container import Wrapper, connect
+from dindjobs.wrapper.lifecycle import down, up
+from dindjobs.wrapper.secrets import ensure_admin_password
+from dindjobs.wrapper.spec import WrapperSpec
 
 CONFIG = """<?xml version='1.1' encoding='UTF-8'?>
 <project>
@@ -136,7 +136,7 @@ def _chunks(path: Path, size: int = 1 << 20):
 
 
 def _jenkins(settings, wrapper: Wrapper, password: Path) -> Jenkins:
-    from dindjobs.backup import jenkins_settings
+    from dindjobs.backup.operations import jenkins_settings
 
     return Jenkins(jenkins_settings(settings, wrapper.url, password), timeout=30)
 
@@ -212,7 +212,7 @@ def _free_port() -> int:
 
 
 def _zstd() -> bool:
-    from dindjobs.backup_compression import zstd_available
+    from dindjobs.backup.compression import zstd_available
 
     return zstd_available()
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from dindjobs.config import Settings, read_secret_file
-from dindjobs.jenkins import Jenkins
+from dindjobs.jenkins.client import Jenkins
 from support.dind import build_image, free_port
 from support.standin_fixtures import job_xml, wait_until
 from support.wrapper_cli import Cli, cleanup, unique_name

@@ -11,8 +11,8 @@ import tarfile
 
 import pytest
 
-from dindjobs import backup_format as fmt
-from dindjobs.backup_compression import compression_of, zstd_available
+from dindjobs.backup import archive as fmt
+from dindjobs.backup.compression import compression_of, zstd_available
 from dindjobs.errors import BackupError
 
 COMPRESSIONS = [".tar.gz", pytest.param(".tar.zst", marks=pytest.mark.skipif(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dindjobs.backup import backup, default_archive_name, drain, restore, spec_from_manifest
+from dindjobs.backup.operations import backup, default_archive_name, drain, restore, spec_from_manifest
 from dindjobs.config import Settings
 from dindjobs.errors import BackupError, JenkinsConnectionError, TimeoutExpired, WrapperError
-from dindjobs.wrapper_spec import LABEL_SETTINGS, managed_labels
+from dindjobs.wrapper.spec import LABEL_SETTINGS, managed_labels
 
 
 class FakeJenkins:
@@ -177,8 +177,8 @@ class ScriptedJenkins:
 @pytest.mark.parametrize("quiet", [False, True])
 def test_backup_order_quiet_drain_stop_archive_start(tmp_path, monkeypatch, quiet):
     events = []
-    monkeypatch.setattr("dindjobs.backup.Jenkins", ScriptedJenkins(events, quiet=quiet))
-    monkeypatch.setattr("dindjobs.backup._wait_back", lambda *a: events.append("ready"))
+    monkeypatch.setattr("dindjobs.backup.operations.Jenkins", ScriptedJenkins(events, quiet=quiet))
+    monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: events.append("ready"))
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", with_images=True)
     expected = ["drained", "stop", "archive /var/jenkins_home", "archive /var/lib/docker", "start", "ready"]
     # A Jenkins already quieting down is put back into quiet-down after the restart; ours ends with it.
@@ -188,8 +188,8 @@ def test_backup_order_quiet_drain_stop_archive_start(tmp_path, monkeypatch, quie
 
 def test_backup_goes_on_when_jenkins_does_not_answer(tmp_path, monkeypatch):
     events, lines = [], []
-    monkeypatch.setattr("dindjobs.backup.Jenkins", ScriptedJenkins(events, down=True))
-    monkeypatch.setattr("dindjobs.backup._wait_back", lambda *a: events.append("ready"))
+    monkeypatch.setattr("dindjobs.backup.operations.Jenkins", ScriptedJenkins(events, down=True))
+    monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: events.append("ready"))
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", progress=lines.append)
     assert events == ["stop", "archive /var/jenkins_home", "start"]
     assert any("Jenkins does not answer" in line and "cut short" in line for line in lines)
@@ -198,7 +198,7 @@ def test_backup_goes_on_when_jenkins_does_not_answer(tmp_path, monkeypatch):
 
 def test_live_backup_cancels_only_its_own_quiet_down(tmp_path, monkeypatch):
     events = []
-    monkeypatch.setattr("dindjobs.backup.Jenkins", ScriptedJenkins(events))
+    monkeypatch.setattr("dindjobs.backup.operations.Jenkins", ScriptedJenkins(events))
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", live=True)
     assert events == ["quiet-down", "drained", "archive /var/jenkins_home", "cancel"]
     assert result.live and result.downtime_seconds is None

@@ -1,11 +1,11 @@
-"""Quiet-down and build records through dindjobs.jenkins, against the stand-in."""
+"""Quiet-down and build records through dindjobs.jenkins.client, against the stand-in."""
 
 from __future__ import annotations
 
 import pytest
 
 from dindjobs.config import Secret, Settings
-from dindjobs.jenkins import Jenkins
+from dindjobs.jenkins.client import Jenkins
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_USER, job_xml, wait_until
 
 FOLDER = ("<?xml version='1.1' encoding='UTF-8'?>\n<com.cloudbees.hudson.plugins.folder.Folder>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.gen import EDITED_NOTE, generate, job_names
-from dindjobs.render import render
+from dindjobs.jobs.render import render
 
 
 @pytest.fixture(scope="module")

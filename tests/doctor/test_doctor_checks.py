@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dindjobs.doctor import (
+from dindjobs.doctor.checks import (
     FAIL,
     OK,
     WARN,
@@ -24,8 +24,8 @@ from dindjobs.doctor import (
     check_volumes,
     jenkins_url,
 )
-from dindjobs.doctor_facts import JenkinsFacts, dockerd_hosts, parse_argv_blocks, parse_listening, parse_security_config
-from dindjobs.wrapper_spec import LABEL_SETTINGS, LABEL_URL, managed_labels
+from dindjobs.doctor.facts import JenkinsFacts, dockerd_hosts, parse_argv_blocks, parse_listening, parse_security_config
+from dindjobs.wrapper.spec import LABEL_SETTINGS, LABEL_URL, managed_labels
 
 NAME = "w1"
 

@@ -6,7 +6,7 @@ import pytest
 
 from dindjobs.config import Secret, Settings
 from dindjobs.errors import JenkinsAPIError, JenkinsAuthError, JenkinsNotFoundError
-from dindjobs.jenkins import Jenkins
+from dindjobs.jenkins.client import Jenkins
 from dindjobs.standin import User
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, admin_user, job_xml, wait_until
 

@@ -20,7 +20,7 @@ from dindjobs.errors import (
     JenkinsNotFoundError,
     JenkinsNotReadyError,
 )
-from dindjobs.jenkins import Jenkins
+from dindjobs.jenkins.client import Jenkins
 
 TOKEN = "tok-unit-5e3c1a"
 

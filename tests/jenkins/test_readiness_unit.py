@@ -15,7 +15,7 @@ from dindjobs.errors import (
     JenkinsNotReadyError,
     TimeoutExpired,
 )
-from dindjobs.readiness import wait_ready
+from dindjobs.jenkins.readiness import wait_ready
 
 REFUSED = JenkinsConnectionError("cannot reach Jenkins at http://x/ (connection refused)")
 LOADING = JenkinsNotReadyError("503 Jenkins is not ready (getting ready) for whoAmI")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from dindjobs.config import Secret, Settings
-from dindjobs.readiness import wait
+from dindjobs.jenkins.readiness import wait
 from dindjobs.standin import User
 from support.cli import run_cli as run
 from support.net import free_port

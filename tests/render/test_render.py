@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dindjobs.errors import RenderError
-from dindjobs.render import check_name, error_details, render
+from dindjobs.jobs.render import check_name, error_details, render
 from support.cli import run_cli as run
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -126,7 +126,7 @@ def test_view_names_cannot_hold_a_slash():
 
 
 def test_jenkins_jobs_cli_is_never_imported():
-    code = ("import sys, dindjobs.render, dindjobs.commands.test; "
+    code = ("import sys, dindjobs.jobs.render, dindjobs.commands.test; "
             "bad = [m for m in sys.modules if m.startswith('jenkins_jobs.cli')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

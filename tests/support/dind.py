@@ -18,7 +18,7 @@ from pathlib import Path
 
 import docker.errors
 
-from dindjobs.wrapper_spec import CAPABILITIES, host_capabilities, security_host_config
+from dindjobs.wrapper.spec import CAPABILITIES, host_capabilities, security_host_config
 from support.images import busybox_context
 from support.net import free_port
 

@@ -11,11 +11,11 @@ import json
 import threading
 import time
 
-from dindjobs.apply import _stages, apply_plan
-from dindjobs.canonical import canonical, digest
 from dindjobs.errors import JenkinsAPIError
-from dindjobs.ledger import Ledger, ledger_path
-from dindjobs.plan import Action, Change, Plan
+from dindjobs.jobs.apply import _stages, apply_plan
+from dindjobs.jobs.canonical import canonical, digest
+from dindjobs.jobs.ledger import Ledger, ledger_path
+from dindjobs.jobs.plan import Action, Change, Plan
 
 XML = '<?xml version="1.0" encoding="utf-8"?>\n<project><description>d</description></project>\n'
 FOLDER_XML = "<com.cloudbees.hudson.plugins.folder.Folder/>"

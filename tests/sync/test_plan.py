@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dindjobs.canonical import canonical, digest, fingerprint, top_level_text
-from dindjobs.jenkins import Listing, LiveItem
-from dindjobs.plan import Action, Change, Plan, classify, classify_prune, guard_folder_deletes, order
-from dindjobs.render import MANAGED_MARKER, RenderedItem
+from dindjobs.jenkins.client import Listing, LiveItem
+from dindjobs.jobs.canonical import canonical, digest, fingerprint, top_level_text
+from dindjobs.jobs.plan import Action, Change, Plan, classify, classify_prune, guard_folder_deletes, order
+from dindjobs.jobs.render import MANAGED_MARKER, RenderedItem
 
 MARKER = MANAGED_MARKER.replace("<", "&lt;").replace(">", "&gt;")
 FOLDER = "com.cloudbees.hudson.plugins.folder.Folder"

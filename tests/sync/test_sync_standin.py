@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from dindjobs.apply import apply_plan
 from dindjobs.config import Secret, Settings
-from dindjobs.jenkins import Jenkins
-from dindjobs.ledger import Ledger, ledger_path
-from dindjobs.plan import Action, make_plan
-from dindjobs.render import render
-from dindjobs.sync import run_sync
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.jobs.apply import apply_plan
+from dindjobs.jobs.ledger import Ledger, ledger_path
+from dindjobs.jobs.plan import Action, make_plan
+from dindjobs.jobs.render import render
+from dindjobs.jobs.sync import run_sync
 from support.cli import run_cli as run
 from support.net import free_port
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, job_xml

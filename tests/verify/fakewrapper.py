@@ -1,4 +1,4 @@
-"""A stand-in for the four questions verify's Nesting asks a dindjobs.wrapper.Wrapper."""
+"""A stand-in for the four questions verify's Nesting asks a dindjobs.wrapper.container.Wrapper."""
 
 from __future__ import annotations
 

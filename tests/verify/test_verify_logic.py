@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fakewrapper import HOST, IMAGE, NESTED, FakeWrapper
 
-from dindjobs.verify import (
+from dindjobs.verify.run import (
     FAIL,
     PASS,
     SKIP,

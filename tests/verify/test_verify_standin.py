@@ -9,8 +9,8 @@ import pytest
 from fakewrapper import IMAGE, NESTED, FakeWrapper
 
 from dindjobs.config import Secret, Settings
-from dindjobs.jenkins import Jenkins
-from dindjobs.verify import PASS, Nesting, Timeouts, select_jobs, verify
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.verify.run import PASS, Nesting, Timeouts, select_jobs, verify
 from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, job_xml, wait_until
 
 EVIDENCE = (f'echo "DINDJOBS-EVIDENCE daemon-id={NESTED}"; '

@@ -2,7 +2,7 @@
 
 It keeps containers, volumes and images in dicts and can be told to fail the way real engines
 do (the error texts are copied from a real 20.10 engine's answers), so the unit tests exercise
-the decisions in ``dindjobs.wrapper*`` without an engine.
+the decisions in ``dindjobs.wrapper.container*`` without an engine.
 """
 
 from __future__ import annotations

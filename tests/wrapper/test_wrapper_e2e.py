@@ -18,8 +18,8 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from dindjobs.wrapper import Wrapper
-from dindjobs.wrapper_spec import CAPABILITIES, capabilities_from_status
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.spec import CAPABILITIES, capabilities_from_status
 from support.cli import run_cli as run
 from support.images import busybox_context
 from support.net import free_port

@@ -12,9 +12,9 @@ from urllib3.exceptions import ProtocolError
 
 from dindjobs import cli
 from dindjobs.errors import DockerEngineError, WrapperError
-from dindjobs.wrapper import Wrapper, connect, engine_error
-from dindjobs.wrapper_lifecycle import down, status, up
-from dindjobs.wrapper_spec import EngineFacts, WrapperSpec
+from dindjobs.wrapper.container import Wrapper, connect, engine_error
+from dindjobs.wrapper.lifecycle import down, status, up
+from dindjobs.wrapper.spec import EngineFacts, WrapperSpec
 
 FACTS = EngineFacts(has_bridge=False, capabilities=("CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_BPF"))
 
@@ -25,7 +25,7 @@ def spec(**kwargs) -> WrapperSpec:
 
 @pytest.fixture(autouse=True)
 def port_is_free(monkeypatch):
-    monkeypatch.setattr("dindjobs.wrapper_lifecycle._port_answers", lambda port: False)
+    monkeypatch.setattr("dindjobs.wrapper.lifecycle._port_answers", lambda port: False)
 
 
 def test_privileged_falls_back_to_caps_and_says_so():
@@ -130,7 +130,7 @@ def test_status_of_a_running_wrapper(monkeypatch):
     up(engine, spec(), FACTS)
     container = engine.containers_by_name["dj"]
     container.exec_results[("timeout", "30", "docker", "info", "--format", "{{.ID}}")] = (0, b"NEST:ED\n")
-    monkeypatch.setattr("dindjobs.wrapper_lifecycle.probe_http", lambda url, timeout: {"reachable": True, "status": 200, "url": url})
+    monkeypatch.setattr("dindjobs.wrapper.lifecycle.probe_http", lambda url, timeout: {"reachable": True, "status": 200, "url": url})
     report = status(engine, "dj")
     assert report["state"] == "running" and report["security"] == "privileged" and report["network"] == "host"
     assert report["nested_daemon"] == {"reachable": True, "id": "NEST:ED"}

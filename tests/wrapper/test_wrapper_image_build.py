@@ -1,4 +1,4 @@
-"""`dindjobs image` core (src/dindjobs/wrapper_image.py) against a recording fake build API."""
+"""`dindjobs image` core (src/dindjobs/wrapper/image.py) against a recording fake build API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from dindjobs import __version__
 from dindjobs.errors import ConfigError, DockerEngineError
-from dindjobs.wrapper_image import build_image, image_dir
+from dindjobs.wrapper.image import build_image, image_dir
 
 
 class BuildAPI:
@@ -76,7 +76,7 @@ def test_offline_base_failure_stops_before_the_build(tmp_path):
 
 
 def test_image_dir_explicit_env_or_checkout(tmp_path, monkeypatch):
-    from dindjobs import wrapper_image
+    from dindjobs.wrapper import image as wrapper_image
 
     directory = image_context(tmp_path)
     assert image_dir(directory) == directory
@@ -87,6 +87,6 @@ def test_image_dir_explicit_env_or_checkout(tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    monkeypatch.setattr(wrapper_image, "__file__", str(elsewhere / "a" / "b" / "c.py"))
+    monkeypatch.setattr(wrapper_image, "__file__", str(elsewhere / "a" / "b" / "c" / "d.py"))
     with pytest.raises(ConfigError, match="cannot find"):
         image_dir(tmp_path / "nowhere")

@@ -1,4 +1,4 @@
-"""The run options of the wrapper container (src/dindjobs/wrapper_spec.py): pure data, no engine."""
+"""The run options of the wrapper container (src/dindjobs/wrapper/spec.py): pure data, no engine."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dindjobs.errors import ConfigError, DockerEngineError
-from dindjobs.wrapper_spec import (
+from dindjobs.wrapper.spec import (
     EngineFacts,
     WrapperSpec,
     capabilities_from_status,

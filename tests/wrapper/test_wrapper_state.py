@@ -1,4 +1,4 @@
-"""The admin password state file (src/dindjobs/state.py)."""
+"""The admin password state file (src/dindjobs/wrapper/secrets.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from dindjobs.config import load_settings
 from dindjobs.errors import SecretError
-from dindjobs.state import ensure_admin_password
+from dindjobs.wrapper.secrets import ensure_admin_password
 
 SECRET = "pw-3e1f9a7c-value"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from dindjobs import output
-from dindjobs.backup import backup
+from dindjobs.backup.operations import backup
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper import Wrapper, connect
+from dindjobs.wrapper.container import Wrapper, connect
 
 
 @click.command("backup")

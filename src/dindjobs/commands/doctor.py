@@ -9,9 +9,9 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, pass_app
-from dindjobs.doctor import HOST_SOCKETS, audit, failed
+from dindjobs.doctor.checks import HOST_SOCKETS, audit, failed
 from dindjobs.errors import ExitCode
-from dindjobs.wrapper import Wrapper, connect
+from dindjobs.wrapper.container import Wrapper, connect
 
 
 def _host_sockets() -> tuple[str, ...]:

@@ -10,9 +10,9 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
 from dindjobs.errors import ConfigError
-from dindjobs.state import admin_password_path
-from dindjobs.wrapper import connect
-from dindjobs.wrapper_lifecycle import down
+from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.lifecycle import down
+from dindjobs.wrapper.secrets import admin_password_path
 
 
 @click.command("down")

@@ -8,9 +8,9 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import json_option
-from dindjobs.wrapper import connect
-from dindjobs.wrapper_image import build_image, image_dir
-from dindjobs.wrapper_spec import DEFAULT_IMAGE
+from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.image import build_image, image_dir
+from dindjobs.wrapper.spec import DEFAULT_IMAGE
 
 
 @click.command("image")

@@ -7,8 +7,8 @@ import sys
 import click
 
 from dindjobs.cli_support import pass_app
-from dindjobs.wrapper import connect
-from dindjobs.wrapper_lifecycle import logs
+from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.lifecycle import logs
 
 
 @click.command("logs")

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from dindjobs import output
-from dindjobs.backup import restore
+from dindjobs.backup.operations import restore
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper import Wrapper, connect
+from dindjobs.wrapper.container import Wrapper, connect
 
 
 @click.command("restore")

@@ -6,8 +6,8 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper import connect
-from dindjobs.wrapper_lifecycle import status
+from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.lifecycle import status
 
 
 def _size(size: object) -> str:

@@ -7,12 +7,12 @@ import sys
 import click
 
 from dindjobs import output
-from dindjobs.apply import ItemResult
 from dindjobs.cli_support import exits_with, json_option, pass_app
 from dindjobs.errors import DindjobsError, RenderError
-from dindjobs.plan import Action, Plan
-from dindjobs.render import error_details
-from dindjobs.sync import prune_guard, run_sync
+from dindjobs.jobs.apply import ItemResult
+from dindjobs.jobs.plan import Action, Plan
+from dindjobs.jobs.render import error_details
+from dindjobs.jobs.sync import prune_guard, run_sync
 
 SIGNS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DRIFTED: "!", Action.DELETE: "-",
          Action.DISABLE: "-", Action.CONFLICT: "x"}

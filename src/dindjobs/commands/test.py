@@ -10,7 +10,7 @@ from dindjobs import output
 from dindjobs.cli_support import pass_app
 from dindjobs.config import ENV_CONFIG
 from dindjobs.errors import RenderError
-from dindjobs.render import error_details, render, write_xml
+from dindjobs.jobs.render import error_details, render, write_xml
 
 
 @click.command("test")

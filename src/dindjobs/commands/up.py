@@ -8,10 +8,10 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.state import ensure_admin_password
-from dindjobs.wrapper import connect
-from dindjobs.wrapper_lifecycle import up
-from dindjobs.wrapper_spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NETWORK_MODES, SECURITY_MODES, WrapperSpec
+from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.lifecycle import up
+from dindjobs.wrapper.secrets import ensure_admin_password
+from dindjobs.wrapper.spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NETWORK_MODES, SECURITY_MODES, WrapperSpec
 
 
 @click.command("up")
@@ -51,7 +51,7 @@ def command(app, name, image, port, bind, network, security, dockerd_args, wait_
     if result.action == "unchanged":
         output.progress(f"wrapper {result.name} already runs with these settings: nothing to do")
     if wait_seconds > 0:
-        from dindjobs.wrapper import Wrapper
+        from dindjobs.wrapper.container import Wrapper
 
         Wrapper(client, result.name).wait_healthy(wait_seconds, progress=output.progress)
     data = dataclasses.asdict(result)

@@ -10,9 +10,9 @@ from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, pass_app
 from dindjobs.config import redact
 from dindjobs.errors import RenderError
-from dindjobs.jenkins import Jenkins
-from dindjobs.render import error_details
-from dindjobs.verify import FAIL, SKIP, Timeouts, open_nesting, select_jobs, verify
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.jobs.render import error_details
+from dindjobs.verify.run import FAIL, SKIP, Timeouts, open_nesting, select_jobs, verify
 
 
 class _Console:

@@ -6,7 +6,7 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.readiness import wait
+from dindjobs.jenkins.readiness import wait
 
 
 @click.command("wait")

@@ -5,7 +5,7 @@ their default values), follow the queue item to its build (quiet period, blocked
 cancelled, expired item), stream the console while it runs, and wait for ``inProgress:false``
 before trusting the log. Then check the evidence the job printed on ``DINDJOBS-EVIDENCE`` lines
 against the wrapper (exec inside it) and the host engine. A check that could not be made is
-``skip``, never ``pass``. The report types live in :mod:`dindjobs.verify_report`.
+``skip``, never ``pass``. The report types live in :mod:`dindjobs.verify.report`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dindjobs.errors import DindjobsError, JenkinsError, JenkinsNotFoundError
-from dindjobs.verify_report import (  # noqa: F401 - re-exported: verify's public names
+from dindjobs.verify.report import (  # noqa: F401 - re-exported: verify's public names
     ANNOTATION,
     EVIDENCE_MARK,
     FAIL,
@@ -51,7 +51,7 @@ def select_jobs(client, paths: Sequence[str] = (), pattern: str | None = None,
     """Build jobs to verify: the (non-folder) jobs rendered from ``paths``, else every live job;
     filtered by the glob ``pattern`` on full names. Raises when nothing is selected."""
     if paths:
-        from dindjobs.render import render
+        from dindjobs.jobs.render import render
 
         names = [item.name for item in render(paths, conf_path=conf_path).jobs if not item.is_folder]
         where = "in " + ", ".join(str(p) for p in paths)
@@ -222,7 +222,7 @@ def default_parameters(job_info: dict) -> dict[str, str] | None:
 class Nesting:
     """Checks a job's evidence against the wrapper's nested daemon and the host engine.
 
-    ``wrapper`` is a :class:`dindjobs.wrapper.Wrapper` (or None with ``unreachable`` saying why:
+    ``wrapper`` is a :class:`dindjobs.wrapper.container.Wrapper` (or None with ``unreachable`` saying why:
     then every check is skipped). Daemon IDs are asked once and reused for every job.
     """
 
@@ -313,7 +313,7 @@ def _short(image_id: str) -> str:
 def open_nesting(name: str) -> Nesting:
     """A :class:`Nesting` for the wrapper ``name`` on the local engine (checks skipped if unreachable)."""
     from dindjobs.errors import DockerEngineError, WrapperError
-    from dindjobs.wrapper import Wrapper, connect
+    from dindjobs.wrapper.container import Wrapper, connect
 
     try:
         wrapper = Wrapper(connect(timeout=60), name)

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
-from dindjobs.render import MANAGED_MARKER
+from dindjobs.jobs.render import MANAGED_MARKER
 
 
 def canonical(xml_text: str, drop: Iterable[str] = ()) -> str:

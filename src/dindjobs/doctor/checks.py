@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dindjobs.config import Settings
-from dindjobs.doctor_facts import DEFAULT_PASSWORDS, JenkinsFacts, dockerd_hosts, gather_inside, gather_jenkins
+from dindjobs.doctor.facts import DEFAULT_PASSWORDS, JenkinsFacts, dockerd_hosts, gather_inside, gather_jenkins
 from dindjobs.errors import WrapperError
-from dindjobs.wrapper import Wrapper
-from dindjobs.wrapper_spec import (
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.spec import (
     DEFAULT_BIND,
     DOCKER_DATA,
     JENKINS_HOME,

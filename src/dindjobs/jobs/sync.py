@@ -11,13 +11,13 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dindjobs.apply import ApplyResult, ItemResult, apply_plan
 from dindjobs.config import Settings
 from dindjobs.errors import DindjobsError, ExitCode
-from dindjobs.jenkins import Jenkins
-from dindjobs.ledger import Ledger
-from dindjobs.plan import Plan, Snapshot, make_plan
-from dindjobs.render import Rendered, render
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.jobs.apply import ApplyResult, ItemResult, apply_plan
+from dindjobs.jobs.ledger import Ledger
+from dindjobs.jobs.plan import Plan, Snapshot, make_plan
+from dindjobs.jobs.render import Rendered, render
 
 FETCH_WORKERS = 16  # parallel config reads while planning: reads are cheap for Jenkins, and latency adds up
 

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from dindjobs.canonical import canonical, digest, fingerprint
 from dindjobs.errors import JenkinsError
-from dindjobs.jenkins import Jenkins
-from dindjobs.ledger import Ledger
-from dindjobs.plan import REMOVALS, WRITES, Action, Change, Plan
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.jobs.canonical import canonical, digest, fingerprint
+from dindjobs.jobs.ledger import Ledger
+from dindjobs.jobs.plan import REMOVALS, WRITES, Action, Change, Plan
 
 
 @dataclass

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from dindjobs import __version__
-from dindjobs.backup_compression import compression_of, compressor, decompressor
+from dindjobs.backup.compression import compression_of, compressor, decompressor
 from dindjobs.errors import BackupError
 
 FORMAT = "dindjobs-backup"

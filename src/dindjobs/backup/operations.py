@@ -7,7 +7,7 @@ wrapper back as it was (running or not, quieting down or not). ``live`` skips th
 Restore: verify the whole archive first, refuse to replace existing volumes without ``force``,
 create the volumes, extract into them through a created-but-never-started container of the
 wrapper image, then start the wrapper with the settings recorded in the archive and report the
-jobs and builds Jenkins sees. The archive format is :mod:`dindjobs.backup_format`.
+jobs and builds Jenkins sees. The archive format is :mod:`dindjobs.backup.archive`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dindjobs.backup_compression import compression_of, default_suffix
-from dindjobs.backup_format import ArchiveWriter, Replay, verify
+from dindjobs.backup.archive import ArchiveWriter, Replay, verify
+from dindjobs.backup.compression import compression_of, default_suffix
 from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
 from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired, WrapperError
-from dindjobs.jenkins import Jenkins
-from dindjobs.readiness import wait_ready
-from dindjobs.state import admin_password_path, ensure_admin_password
-from dindjobs.wrapper import Wrapper, no_progress
-from dindjobs.wrapper_lifecycle import up
-from dindjobs.wrapper_spec import (
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.jenkins.readiness import wait_ready
+from dindjobs.wrapper.container import Wrapper, no_progress
+from dindjobs.wrapper.lifecycle import up
+from dindjobs.wrapper.secrets import admin_password_path, ensure_admin_password
+from dindjobs.wrapper.spec import (
     DOCKER_DATA,
     JENKINS_HOME,
     LABEL_NETWORK,

@@ -20,8 +20,8 @@ import docker
 import docker.errors
 
 from dindjobs.errors import DockerEngineError, WrapperError
-from dindjobs.wrapper import Progress, Wrapper, engine_error, engine_errors, engine_facts, no_progress
-from dindjobs.wrapper_spec import (
+from dindjobs.wrapper.container import Progress, Wrapper, engine_error, engine_errors, engine_facts, no_progress
+from dindjobs.wrapper.spec import (
     LABEL_NETWORK,
     LABEL_SECURITY,
     LABEL_SETTINGS,

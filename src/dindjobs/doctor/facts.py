@@ -14,9 +14,9 @@ from typing import Any
 
 from dindjobs.config import Secret, Settings
 from dindjobs.errors import DockerEngineError, JenkinsAuthError, JenkinsError, WrapperError
-from dindjobs.jenkins import Jenkins
-from dindjobs.wrapper import Wrapper
-from dindjobs.wrapper_spec import DOCKER_DATA, JENKINS_HOME
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.spec import DOCKER_DATA, JENKINS_HOME
 
 DEFAULT_PASSWORDS = ("admin", "password", "jenkins", "123456", "changeme", "secret")
 PROBE_TIMEOUT = 5.0

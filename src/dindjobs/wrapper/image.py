@@ -18,8 +18,8 @@ import docker.errors
 
 from dindjobs import __version__
 from dindjobs.errors import ConfigError, DockerEngineError
-from dindjobs.wrapper import engine_error, engine_errors
-from dindjobs.wrapper_spec import DEFAULT_IMAGE, OFFLINE_BASE_IMAGE
+from dindjobs.wrapper.container import engine_error, engine_errors
+from dindjobs.wrapper.spec import DEFAULT_IMAGE, OFFLINE_BASE_IMAGE
 
 Progress = Callable[[str], None]
 ENV_IMAGE_DIR = "DINDJOBS_IMAGE_DIR"
@@ -39,7 +39,7 @@ class ImageResult:
 def image_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The ``dind-image`` directory: explicit, ``$DINDJOBS_IMAGE_DIR``, the source checkout, or ./dind-image."""
     candidates = [explicit, os.environ.get(ENV_IMAGE_DIR)]
-    candidates += [Path(__file__).resolve().parents[2] / "dind-image", Path.cwd() / "dind-image"]
+    candidates += [Path(__file__).resolve().parents[3] / "dind-image", Path.cwd() / "dind-image"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "Dockerfile").is_file():
             return Path(candidate)

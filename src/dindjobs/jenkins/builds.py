@@ -1,6 +1,6 @@
 """Builds, the queue, logs and quiet-down: the part of the Jenkins client that verify and backup use.
 
-A mixin of :class:`dindjobs.jenkins.Jenkins` (import that, not this): it only calls the
+A mixin of :class:`dindjobs.jenkins.client.Jenkins` (import that, not this): it only calls the
 client's request core (``request``, ``get_json``, ``_job_path``), so python-jenkins stays
 imported by ``jenkins.py`` alone.
 """

@@ -37,7 +37,7 @@ from dindjobs.errors import (
     JenkinsNotFoundError,
     JenkinsNotReadyError,
 )
-from dindjobs.jenkins_builds import BuildsMixin
+from dindjobs.jenkins.builds import BuildsMixin
 
 log = logging.getLogger(__name__)
 
@@ -354,8 +354,8 @@ class Jenkins(BuildsMixin):
         self.request("POST", f"view/{_quote(name)}/doDelete", what=f"view {name!r}")
 
     def wait_ready(self, timeout: float, on_progress: Callable[[str], None] | None = None, **kwargs) -> dict:
-        """Block until Jenkins is usable with our credentials; see :func:`dindjobs.readiness.wait_ready`."""
-        from dindjobs.readiness import wait_ready
+        """Block until Jenkins is usable with our credentials; see :func:`dindjobs.jenkins.readiness.wait_ready`."""
+        from dindjobs.jenkins.readiness import wait_ready
 
         return wait_ready(self, timeout, on_progress=on_progress, **kwargs)
 

@@ -21,7 +21,7 @@ import requests.exceptions
 
 from dindjobs.config import DEFAULT_NAME
 from dindjobs.errors import DockerEngineError, TimeoutExpired, WrapperError
-from dindjobs.wrapper_spec import (
+from dindjobs.wrapper.spec import (
     DOCKER_DATA,
     JENKINS_HOME,
     LABEL_URL,

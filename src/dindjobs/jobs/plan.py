@@ -1,8 +1,8 @@
 """Compare what the YAML wants with what Jenkins has, item by item.
 
 The plan is made from the server on every run: one tree listing, then the configs it needs,
-fetched in parallel. Both sides are canonicalised (:mod:`dindjobs.canonical`), so Jenkins' reformatting
-is never a change, and the ownership ledger (:mod:`dindjobs.ledger`) tells "Jenkins stored our
+fetched in parallel. Both sides are canonicalised (:mod:`dindjobs.jobs.canonical`), so Jenkins' reformatting
+is never a change, and the ownership ledger (:mod:`dindjobs.jobs.ledger`) tells "Jenkins stored our
 push in its own format" apart from "someone changed it in Jenkins" (drift).
 
 Classification (:func:`classify`, :func:`classify_prune`) is pure: it takes data and returns a
@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from dindjobs.canonical import canonical, digest, fingerprint, is_marked, top_level_text, with_disabled
 from dindjobs.errors import JenkinsAPIError, JenkinsNotFoundError, RenderError
-from dindjobs.jenkins import Jenkins, Listing, LiveItem
-from dindjobs.ledger import Ledger
-from dindjobs.render import Rendered, RenderedItem
+from dindjobs.jenkins.client import Jenkins, Listing, LiveItem
+from dindjobs.jobs.canonical import canonical, digest, fingerprint, is_marked, top_level_text, with_disabled
+from dindjobs.jobs.ledger import Ledger
+from dindjobs.jobs.render import Rendered, RenderedItem
 
 #: Default prune guard: refuse more deletes than this many items...
 PRUNE_MAX_ITEMS = 10

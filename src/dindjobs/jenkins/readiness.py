@@ -134,7 +134,7 @@ def wrapper_daemon_check(settings, on_progress: Callable[[str], None] | None = N
     from dindjobs.errors import DockerEngineError, WrapperError
 
     try:
-        from dindjobs.wrapper import Wrapper, connect
+        from dindjobs.wrapper.container import Wrapper, connect
 
         wrapper = Wrapper(connect(timeout=30), settings.name)
         wrapper.running_container()
@@ -154,7 +154,7 @@ def wait(settings, timeout: float, *, on_progress: Callable[[str], None] | None 
          wrapper: bool = True, explicit_name: bool = False, interval: float = DEFAULT_INTERVAL) -> dict:
     """`dindjobs wait`: Jenkins at ``settings.url`` usable with our credentials, and the nested
     daemon of the running wrapper named ``settings.name`` (if there is one) answering."""
-    from dindjobs.jenkins import Jenkins
+    from dindjobs.jenkins.client import Jenkins
 
     daemon_check = wrapper_daemon_check(settings, on_progress, explicit_name) if wrapper else None
     client = Jenkins(settings, timeout=min(settings.timeout, 5.0), retries=0)
