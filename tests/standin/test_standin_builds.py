@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from dindjobs.standin.runs import Run
 from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, Client, job_xml, wait_until
 
 
@@ -214,3 +216,23 @@ def test_trigger_token_allows_get_and_wrong_token_is_403(standin):
     assert r.status_code == 201
     assert admin.get("job/t/build", params={"token": "nope"}).status_code == 403
     assert all("s3cret" not in e.query for e in standin.requests)  # the request log hides it
+
+
+def test_console_names_the_cause_as_soon_as_the_build_is_visible(c, monkeypatch):
+    """A client that reads consoleText right after the queue item left must see the cause line,
+    even when the executor thread has not begun running the build yet."""
+    gate = threading.Event()
+    execute = Run.execute
+
+    def held(self, *args, **kwargs):
+        gate.wait(10)
+        return execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "execute", held)
+    create(c, "early", job_xml("echo hi"))
+    number = start(c, "job/early/")
+    try:
+        assert c.get(f"job/early/{number}/consoleText").text.startswith("Started by user admin\n")
+    finally:
+        gate.set()
+    assert finish(c, "job/early/", number)["result"] == "SUCCESS"

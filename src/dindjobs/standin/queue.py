@@ -289,6 +289,7 @@ class Queue:
         run.executor_number = executor - 1
         job.runs[number] = run
         self.active[executor] = run
+        run.begin_log()
         self._leave(item, run=run)
         self.save()
         workspace = self.model.workspace_for(job)

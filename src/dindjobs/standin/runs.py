@@ -244,6 +244,15 @@ class Run(Bean):
             _terminate(proc)
         return True
 
+    def begin_log(self) -> None:
+        """Write the cause lines before the run is visible, so its console is never empty."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            for cause in self.causes:
+                who = (b"Started by user " + _note() + cause.user.encode()) if cause.user else \
+                    b"Started by anonymous user"
+                out.write(who + b"\n")
+
     def execute(self, steps: list[str], env: Mapping[str, str], workspace: Path,
                 lock: threading.RLock, post_production_delay: float = 0.0,
                 on_state: Callable[[], None] = lambda: None, release: threading.Event | None = None) -> None:
@@ -259,10 +268,6 @@ class Run(Bean):
             with lock:
                 self.state = BUILDING
                 self.save()
-            for cause in self.causes:
-                who = (b"Started by user " + _note() + cause.user.encode()) if cause.user else \
-                    b"Started by anonymous user"
-                out.write(who + b"\n")
             out.write(b"Running as SYSTEM\n")
             out.write(f"Building in workspace {workspace}\n".encode())
             result = "SUCCESS"
