@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fakewrapper import HOST, IMAGE, NESTED, FakeWrapper
-
 from dindjobs.verify.run import (
     FAIL,
     PASS,
@@ -16,6 +14,7 @@ from dindjobs.verify.run import (
     diagnose,
     parse_evidence,
 )
+from support.fakewrapper import HOST, IMAGE, NESTED, FakeWrapper
 
 
 def test_evidence_comes_only_from_marked_lines_not_from_shell_traces():

@@ -7,7 +7,6 @@ import socket
 import docker.errors
 import pytest
 import requests
-from fakedocker import FakeEngine
 from urllib3.exceptions import ProtocolError
 
 from dindjobs import cli
@@ -15,6 +14,7 @@ from dindjobs.errors import DockerEngineError, WrapperError
 from dindjobs.wrapper.container import Wrapper, connect, engine_error
 from dindjobs.wrapper.lifecycle import down, status, up
 from dindjobs.wrapper.spec import EngineFacts, WrapperSpec
+from support.fakedocker import FakeEngine
 
 FACTS = EngineFacts(has_bridge=False, capabilities=("CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_BPF"))
 

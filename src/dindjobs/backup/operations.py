@@ -128,10 +128,7 @@ def drain(client: Jenkins, timeout: float, progress: Progress = no_progress,
 
 
 def _wait_back(wrapper: Wrapper, client: Jenkins, timeout: float, progress: Progress) -> None:
-    def daemon_check() -> str | None:
-        return None if wrapper.nested_daemon_ready() else "not answering yet"
-
-    wait_ready(client, timeout, on_progress=progress, daemon_check=daemon_check, interval=0.2)
+    wait_ready(client, timeout, on_progress=progress, daemon_check=wrapper.nested_daemon_state, interval=0.2)
 
 
 def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, with_images: bool = False,

@@ -109,6 +109,16 @@ def engine_facts(client: docker.DockerClient) -> EngineFacts:
     return EngineFacts(has_bridge=has_bridge, runtimes=runtimes, capabilities=caps, local=local)
 
 
+def find_running(name: str, timeout: int = 60) -> tuple[Wrapper | None, str | None]:
+    """The running wrapper ``name`` on the engine (``DOCKER_HOST``), or None and why not."""
+    try:
+        wrapper = Wrapper(connect(timeout=timeout), name)
+        wrapper.running_container()
+    except (DockerEngineError, WrapperError) as exc:
+        return None, exc.one_line()
+    return wrapper, None
+
+
 class Wrapper:
     """One wrapper (container plus two volumes) on the host engine, by name."""
 
@@ -186,13 +196,14 @@ class Wrapper:
             raise WrapperError(f"the nested daemon in {self.name} does not answer: {_last_line(out)}")
         return daemon_id
 
-    def nested_daemon_ready(self) -> bool:
-        """True when the nested daemon answers inside the running wrapper."""
+    def nested_daemon_state(self) -> str | None:
+        """None when the nested daemon answers inside the running wrapper, else a short state text
+        (the ``daemon_check`` of :func:`dindjobs.jenkins.readiness.wait_ready`)."""
         try:
             self.nested_daemon_id()
         except (WrapperError, DockerEngineError):
-            return False
-        return True
+            return "not answering yet"
+        return None
 
     def host_daemon_id(self) -> str:
         """The host engine's daemon ID."""
