@@ -9,11 +9,11 @@ import pytest
 import requests
 from urllib3.exceptions import ProtocolError
 
-from dindjobs import cli
 from dindjobs.errors import DockerEngineError, WrapperError
-from dindjobs.wrapper.container import Wrapper, connect, engine_error
-from dindjobs.wrapper.lifecycle import down, status, up
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect, engine_error
 from dindjobs.wrapper.spec import EngineFacts, WrapperSpec
+from support.cli import run_cli
 from support.fakedocker import FakeEngine
 
 FACTS = EngineFacts(has_bridge=False, capabilities=("CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_BPF"))
@@ -23,9 +23,21 @@ def spec(**kwargs) -> WrapperSpec:
     return WrapperSpec(**{"name": "dj", "port": 18080, **kwargs})
 
 
+def up(engine, wanted: WrapperSpec, facts: EngineFacts = FACTS):
+    return Wrapper(engine, wanted.name).up(wanted, facts)
+
+
+def down(engine, name: str, **kwargs):
+    return Wrapper(engine, name).down(**kwargs)
+
+
+def status(engine, name: str):
+    return Wrapper(engine, name).status()
+
+
 @pytest.fixture(autouse=True)
 def port_is_free(monkeypatch):
-    monkeypatch.setattr("dindjobs.wrapper.lifecycle._port_answers", lambda port: False)
+    monkeypatch.setattr("dindjobs.wrapper.container._port_answers", lambda port: False)
 
 
 def test_privileged_falls_back_to_caps_and_says_so():
@@ -130,7 +142,7 @@ def test_status_of_a_running_wrapper(monkeypatch):
     up(engine, spec(), FACTS)
     container = engine.containers_by_name["dj"]
     container.exec_results[("timeout", "30", "docker", "info", "--format", "{{.ID}}")] = (0, b"NEST:ED\n")
-    monkeypatch.setattr("dindjobs.wrapper.lifecycle.probe_http", lambda url, timeout: {"reachable": True, "status": 200, "url": url})
+    monkeypatch.setattr("dindjobs.wrapper.container.probe_http", lambda url, timeout: {"reachable": True, "status": 200, "url": url})
     report = status(engine, "dj")
     assert report["state"] == "running" and report["security"] == "privileged" and report["network"] == "host"
     assert report["nested_daemon"] == {"reachable": True, "id": "NEST:ED"}
@@ -217,12 +229,9 @@ def test_cli_up_prints_the_password_path_never_the_value(capsys, clean_env, monk
     monkeypatch.setenv("DINDJOBS_USER", "admin")
     engine = FakeEngine(privileged_fails=True)
     monkeypatch.setattr("dindjobs.commands.up.connect", lambda: engine)
-    monkeypatch.setattr("dindjobs.commands.up.up", lambda client, s, progress: up(client, s, FACTS, progress))
-    try:
-        cli.main(["up", "--name", "dj", "--port", "18080", "--json"])
-    except SystemExit as exc:
-        assert exc.code in (0, None)
-    out, err = capsys.readouterr()
+    monkeypatch.setattr("dindjobs.wrapper.container.engine_facts", lambda client: FACTS)
+    code, out, err = run_cli(capsys, "up", "--name", "dj", "--port", "18080", "--json")
+    assert code == 0, err
     assert secret not in out + err
     assert "caps mode" in err and "host networking" in err
     password_file = str(clean_env / "state" / "dj" / "admin-password")

@@ -30,6 +30,7 @@ from dindjobs.verify.report import (  # noqa: F401 - re-exported: verify's publi
     diagnose,
     parse_evidence,
 )
+from dindjobs.wrapper.container import find_running
 
 Line = Callable[[str, str], None]  # (job, console line)
 State = Callable[[str, str], None]  # (job, state text)
@@ -312,15 +313,8 @@ def _short(image_id: str) -> str:
 
 def open_nesting(name: str) -> Nesting:
     """A :class:`Nesting` for the wrapper ``name`` on the local engine (checks skipped if unreachable)."""
-    from dindjobs.errors import DockerEngineError, WrapperError
-    from dindjobs.wrapper.container import Wrapper, connect
-
-    try:
-        wrapper = Wrapper(connect(timeout=60), name)
-        wrapper.running_container()
-    except (DockerEngineError, WrapperError) as exc:
-        return Nesting(None, exc.one_line())
-    return Nesting(wrapper)
+    wrapper, why = find_running(name)
+    return Nesting(wrapper, why)
 
 
 # --- the whole run ----------------------------------------------------------------------------
