@@ -1,19 +1,9 @@
-"""verify's pure logic: evidence parsing, parameter defaults, failure diagnosis and the proofs."""
+"""verify's report: evidence parsing, failure diagnosis, and when a run is ok."""
 
 from __future__ import annotations
 
-from dindjobs.verify.run import (
-    FAIL,
-    PASS,
-    SKIP,
-    Evidence,
-    JobReport,
-    Nesting,
-    VerifyReport,
-    default_parameters,
-    diagnose,
-    parse_evidence,
-)
+from dindjobs.verify.nesting import Nesting
+from dindjobs.verify.report import Evidence, JobReport, VerifyReport, diagnose, parse_evidence
 from support.fakewrapper import HOST, IMAGE, NESTED, FakeWrapper
 
 
@@ -47,26 +37,6 @@ def test_no_evidence_in_an_unrelated_log():
     assert parse_evidence("hello\nDINDJOBS-EVIDENCE\nFinished: SUCCESS\n") == Evidence()
 
 
-def test_default_parameters_of_a_parameterized_job():
-    info = {"property": [
-        {"_class": "hudson.model.BuildDiscarderProperty"},
-        {"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": [
-            {"name": "IMAGE_NAME", "defaultParameterValue": {"value": "hello"}},
-            {"name": "DOCKERFILE", "defaultParameterValue": {"value": "FROM x\nRUN y\n"}},
-            {"name": "EMPTY", "defaultParameterValue": {"value": None}},
-            {"name": "FLAG", "defaultParameterValue": {"value": True}},
-            {"name": "NODEFAULT"},
-        ]},
-    ]}
-    assert default_parameters(info) == {"IMAGE_NAME": "hello", "DOCKERFILE": "FROM x\nRUN y\n",
-                                        "EMPTY": "", "FLAG": "true", "NODEFAULT": ""}
-
-
-def test_a_job_without_parameters_is_triggered_with_plain_build():
-    assert default_parameters({"property": [{"_class": "x"}]}) is None
-    assert default_parameters({}) is None
-
-
 def test_diagnose_names_a_daemon_that_is_not_the_nested_one():
     tail = ["+ docker build -t x .",
             "Cannot connect to the Docker daemon at tcp://127.0.0.1:2375. Is the docker daemon running?",
@@ -82,43 +52,6 @@ def test_diagnose_quotes_the_last_error_line_of_a_broken_dockerfile():
             "+ echo done", "Finished: FAILURE"]
     assert diagnose("FAILURE", tail) == "build FAILURE: The command '/bin/sh -c exit 3' returned a non-zero code: 3"
     assert diagnose("ABORTED", ["Finished: ABORTED"]) == "build ABORTED"
-
-
-def statuses(checks):
-    return {c.name: c.status for c in checks}
-
-
-def test_every_proof_holds_for_a_build_in_the_nested_daemon():
-    checks = Nesting(FakeWrapper()).prove(Evidence(NESTED, IMAGE, "hello:latest"))
-    assert statuses(checks) == {"evidence": PASS, "nested daemon": PASS, "not host daemon": PASS,
-                                "image in nested": PASS, "image not on host": PASS}
-
-
-def test_a_build_on_the_host_daemon_fails_the_proofs():
-    wrapper = FakeWrapper(nested_images=(), host_images=(IMAGE,))
-    checks = Nesting(wrapper).prove(Evidence(HOST, IMAGE))
-    assert statuses(checks) == {"evidence": PASS, "nested daemon": FAIL, "not host daemon": FAIL,
-                                "image in nested": FAIL, "image not on host": FAIL}
-    assert any("HOST daemon" in c.detail for c in checks)
-
-
-def test_unreachable_host_daemon_skips_its_checks_and_never_passes_them():
-    checks = Nesting(FakeWrapper(host_down=True)).prove(Evidence(NESTED, IMAGE))
-    assert statuses(checks) == {"evidence": PASS, "nested daemon": PASS, "not host daemon": SKIP,
-                                "image in nested": PASS, "image not on host": SKIP}
-    report = JobReport("j", build=1, result="SUCCESS", checks=checks)
-    assert not report.ok
-    assert report.proof_text() == "3/5 held; skipped: not host daemon, image not on host"
-
-
-def test_no_wrapper_at_all_skips_every_wrapper_check_but_missing_evidence_still_fails():
-    nesting = Nesting(None, "no Docker engine answers")
-    assert statuses(nesting.prove(Evidence(NESTED, IMAGE))) == {
-        "evidence": PASS, "nested daemon": SKIP, "not host daemon": SKIP,
-        "image in nested": SKIP, "image not on host": SKIP}
-    assert statuses(nesting.prove(Evidence())) == {
-        "evidence": FAIL, "nested daemon": FAIL, "not host daemon": FAIL,
-        "image in nested": FAIL, "image not on host": FAIL}
 
 
 def test_report_is_ok_only_when_every_job_succeeded_and_every_proof_held():

@@ -9,7 +9,9 @@ import pytest
 
 from dindjobs.config import Secret, Settings
 from dindjobs.jenkins.client import Jenkins
-from dindjobs.verify.run import PASS, Nesting, Timeouts, select_jobs, verify
+from dindjobs.verify.nesting import Nesting
+from dindjobs.verify.report import PASS
+from dindjobs.verify.run import Timeouts, select_jobs, verify
 from support.fakewrapper import IMAGE, NESTED, FakeWrapper
 from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, job_xml, wait_until
 
