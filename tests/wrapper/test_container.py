@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
-import docker.errors
 import pytest
-import requests
-from urllib3.exceptions import ProtocolError
 
 from dindjobs.errors import DockerEngineError, WrapperError
-from dindjobs.wrapper.container import Wrapper
-from dindjobs.wrapper.engine import connect, engine_error
+from dindjobs.wrapper.container import Wrapper, find_running
 from dindjobs.wrapper.spec import EngineFacts, WrapperSpec
 from support.cli import run_cli
 from support.fakedocker import FakeEngine
@@ -188,39 +182,28 @@ def test_wait_healthy_follows_health_and_stops_at_a_crash_loop():
         wrapper.wait_healthy(5, interval=0)
 
 
-# --- engine errors ---------------------------------------------------------------------------
+def test_strict_down_refuses_a_foreign_volume_before_touching_anything():
+    engine = FakeEngine()
+    engine.volumes.create("dj-docker-data")  # someone else's, unlabelled
+    up(engine, spec(), FACTS)
+    engine.changes.clear()
+    with pytest.raises(WrapperError, match="volume dj-docker-data was not created by dindjobs: leaving it alone"):
+        down(engine, "dj", remove_volumes=True, strict=True)
+    assert engine.changes == []
 
 
-def sdk_connection_error(cause: OSError) -> docker.errors.DockerException:
-    """The exception chain docker-py raises when it cannot reach the socket (as seen on 20.10)."""
-    try:
-        try:
-            raise requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", cause)) from cause
-        except requests.exceptions.ConnectionError as exc:
-            raise docker.errors.DockerException(f"Error while fetching server API version: {exc}") from exc
-    except docker.errors.DockerException as exc:
-        return exc
-
-
-def test_permission_denied_on_the_socket_says_what_to_do():
-    error = engine_error(sdk_connection_error(PermissionError(13, "Permission denied")), "unix:///var/run/docker.sock")
-    assert error.one_line() == ("permission denied on unix:///var/run/docker.sock (add your user to the 'docker' "
-                                "group (then log in again), or run as root)")
-
-
-def test_no_engine_at_a_missing_socket(tmp_path):
-    with pytest.raises(DockerEngineError) as info:
-        connect(f"unix://{tmp_path}/none.sock")
-    assert info.value.one_line().startswith(f"no Docker engine answers at unix://{tmp_path}/none.sock")
-    assert "start dockerd" in info.value.one_line()
-
-
-def test_no_engine_behind_a_dead_socket(tmp_path):
-    path = tmp_path / "dead.sock"
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(path))  # exists, nobody listens: connection refused
-        with pytest.raises(DockerEngineError, match="no Docker engine answers"):
-            connect(f"unix://{path}")
+def test_nested_daemon_state_and_find_running(monkeypatch):
+    engine = FakeEngine()
+    monkeypatch.setattr("dindjobs.wrapper.container.connect", lambda timeout: engine)
+    assert find_running("dj") == (None, "no wrapper named dj (start it with `dindjobs up`)")
+    up(engine, spec(), FACTS)
+    wrapper, why = find_running("dj")
+    assert why is None and wrapper.name == "dj"
+    assert wrapper.nested_daemon_state() == "not answering yet"
+    engine.containers_by_name["dj"].exec_results[("timeout", "30", "docker", "info", "--format", "{{.ID}}")] = (0, b"N:1\n")
+    assert wrapper.nested_daemon_state() is None
+    wrapper.stop()
+    assert find_running("dj") == (None, "wrapper dj is exited (start it with `dindjobs up`)")
 
 
 def test_cli_up_prints_the_password_path_never_the_value(capsys, clean_env, monkeypatch):
