@@ -7,7 +7,7 @@ host's, its image exists in the nested daemon, and not on the host. A proof that
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from dindjobs.errors import DindjobsError
 from dindjobs.verify.report import EVIDENCE_MARK, FAIL, PASS, SKIP, Check, Evidence
@@ -58,31 +58,31 @@ class Nesting:
             return Check("evidence", FAIL, f"no {' or '.join(missing)} line ({EVIDENCE_MARK} ...) in the console")
         return Check("evidence", PASS, f"daemon-id, image-id{', tag' if evidence.tag else ''} printed")
 
-    def _image_checks(self, image_id: str | None) -> Iterable[Check]:
+    def _image_checks(self, image_id: str | None) -> list[Check]:
         if image_id is None:
-            yield Check("image in nested", FAIL, "no image-id evidence")
-            yield Check("image not on host", FAIL, "no image-id evidence")
-            return
-        if self.wrapper is None or self.nested_id is None:
-            yield Check("image in nested", SKIP, f"nested daemon not reachable: {self.nested_error}")
-        else:
-            found, error = _ask(lambda: self.wrapper.image_exists_in_nested(image_id))
-            if error:
-                yield Check("image in nested", SKIP, f"could not ask the nested daemon: {error}")
-            elif found:
-                yield Check("image in nested", PASS, f"{_short(image_id)} exists in the nested daemon")
-            else:
-                yield Check("image in nested", FAIL, f"{_short(image_id)} does not exist in the nested daemon")
-        if self.wrapper is None or self.host_id is None:
-            yield Check("image not on host", SKIP, f"host daemon not reachable: {self.host_error}")
-            return
-        found, error = _ask(lambda: self.wrapper.image_exists_on_host(image_id))
+            return [Check("image in nested", FAIL, "no image-id evidence"),
+                    Check("image not on host", FAIL, "no image-id evidence")]
+        short = _short(image_id)
+        return [
+            self._look("image in nested", "nested daemon", self.nested_id, self.nested_error,
+                       lambda: self.wrapper.image_exists_in_nested(image_id),
+                       found=(PASS, f"{short} exists in the nested daemon"),
+                       missing=(FAIL, f"{short} does not exist in the nested daemon")),
+            self._look("image not on host", "host daemon", self.host_id, self.host_error,
+                       lambda: self.wrapper.image_exists_on_host(image_id),
+                       found=(FAIL, f"{short} EXISTS on the host daemon"),
+                       missing=(PASS, f"{short} is not on the host daemon")),
+        ]
+
+    def _look(self, name: str, daemon: str, daemon_id: str | None, daemon_error: str | None,
+              question: Callable[[], object], found: tuple[str, str], missing: tuple[str, str]) -> Check:
+        """Ask a daemon about the image: ``found``/``missing`` are (status, detail); skip if it cannot answer."""
+        if self.wrapper is None or daemon_id is None:
+            return Check(name, SKIP, f"{daemon} not reachable: {daemon_error}")
+        answer, error = _ask(question)
         if error:
-            yield Check("image not on host", SKIP, f"could not ask the host daemon: {error}")
-        elif found:
-            yield Check("image not on host", FAIL, f"{_short(image_id)} EXISTS on the host daemon")
-        else:
-            yield Check("image not on host", PASS, f"{_short(image_id)} is not on the host daemon")
+            return Check(name, SKIP, f"could not ask the {daemon}: {error}")
+        return Check(name, *(found if answer else missing))
 
 
 def _ask(question: Callable[[], object]) -> tuple[object | None, str | None]:
