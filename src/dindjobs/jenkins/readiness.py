@@ -24,6 +24,7 @@ from dindjobs.errors import (
     TimeoutExpired,
 )
 from dindjobs.jenkins.client import Jenkins
+from dindjobs.progress import Progress
 
 DEFAULT_INTERVAL = 0.1
 BOOT_FAILURE_PROBES = 3  # consecutive 500s that mean "Jenkins failed to start"
@@ -83,7 +84,7 @@ def wait_ready(
     client: Jenkins,
     timeout: float,
     *,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Progress | None = None,
     interval: float = DEFAULT_INTERVAL,
     daemon_check: Callable[[], str | None] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -130,7 +131,7 @@ def _seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 
 
-def wait(settings: Settings, timeout: float, *, on_progress: Callable[[str], None] | None = None,
+def wait(settings: Settings, timeout: float, *, on_progress: Progress | None = None,
          daemon_check: Callable[[], str | None] | None = None, interval: float = DEFAULT_INTERVAL) -> dict:
     """`dindjobs wait`: Jenkins at ``settings.url`` usable with our credentials, and, with a
     ``daemon_check`` (see :func:`wait_ready`), the wrapper's nested daemon answering."""
