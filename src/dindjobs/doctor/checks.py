@@ -20,7 +20,7 @@ from typing import Any
 from dindjobs.config import Settings
 from dindjobs.doctor.facts import DEFAULT_PASSWORDS, RUNNING_FACTS, Facts, JenkinsFacts, dockerd_hosts, env_of
 from dindjobs.errors import WrapperError
-from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.container import Wrapper, is_running
 from dindjobs.wrapper.spec import (
     DEFAULT_BIND,
     DOCKER_DATA,
@@ -325,7 +325,7 @@ def audit(wrapper: Wrapper, settings: Settings, host_sockets: Iterable[str] = HO
     if container is None:
         raise WrapperError(f"no container named {wrapper.name}", hint="start one with `dindjobs up`")
     facts = Facts(wrapper, settings, container.attrs, host_sockets)
-    running = (container.attrs.get("State") or {}).get("Status") == "running"
+    running = is_running(container)
     results = []
     for registered in CHECKS:
         if not running and RUNNING_FACTS.intersection(registered.needs):

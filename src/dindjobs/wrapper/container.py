@@ -344,7 +344,7 @@ class Wrapper:
                 image=container.attrs.get("Config", {}).get("Image"),
             )
         report["volumes"] = self._volume_report()
-        running = container is not None and report["state"] == "running" and report["managed"]
+        running = container is not None and is_running(container) and report["managed"]
         nested: dict[str, object] = {"reachable": False, "id": None}
         if running:
             try:
