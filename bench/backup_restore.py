@@ -29,8 +29,8 @@ from dindjobs.backup.operations import backup, restore
 from dindjobs.config import load_settings
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jenkins.readiness import wait_ready
-from dindjobs.wrapper.container import Wrapper, connect
-from dindjobs.wrapper.lifecycle import down, up
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect
 from dindjobs.wrapper.secrets import ensure_admin_password
 from dindjobs.wrapper.spec import WrapperSpec
 
@@ -167,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         report["generate_seconds"] = round(time.monotonic() - started, 2)
         password = ensure_admin_password(settings.wrapper_state_dir).path
         spec = WrapperSpec(name=name, port=port, password_file=password)
-        up(client, spec, progress=say)
+        wrapper.up(spec, progress=say)
         wrapper.wait_healthy(300, progress=say)
         wrapper.stop()
         with wrapper.loader(spec.image) as put:
             put("/var", _chunks(tar))
         wrapper.start()
         jenkins = _jenkins(settings, wrapper, password)
-        wait_ready(jenkins, 300, daemon_check=lambda: None if wrapper.nested_daemon_ready() else "starting")
+        wait_ready(jenkins, 300, daemon_check=wrapper.nested_daemon_state)
         found = jenkins.job_builds(all_builds=True)
         jenkins.close()
         report["loaded"] = {"jobs": len(found), "builds": sum(len(b) for b in found.values())}
@@ -184,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         result = backup(wrapper, settings, archive, with_images=True, progress=say)
         report["backup"] = dataclasses.asdict(result) | {"volumes": None}
 
-        down(client, name, remove_volumes=True)
+        wrapper.down(remove_volumes=True)
         restored = restore(wrapper, settings, archive, progress=say)
         report["restore"] = dataclasses.asdict(restored) | {"notes": None}
         report["restore"]["total_seconds"] = round(restored.verify_seconds + restored.restore_seconds, 3)
     finally:
-        down(client, name, remove_volumes=True)
+        wrapper.down(remove_volumes=True)
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

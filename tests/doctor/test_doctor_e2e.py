@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from dindjobs.wrapper.container import engine_facts
-from dindjobs.wrapper.lifecycle import create_container
+from dindjobs.wrapper.engine import create_container, engine_facts
 from dindjobs.wrapper.spec import WrapperSpec, run_options
 from support.dind import build_image, free_port
 from support.wrapper_cli import Cli, cleanup, unique_name

@@ -26,7 +26,7 @@ def test_delayed_start_refused_then_getting_ready_then_ready(standin_factory, tm
         elif text.endswith("503 getting ready"):
             standin.finish_startup()
 
-    info = wait(settings, 60, on_progress=progress, wrapper=False)
+    info = wait(settings, 60, on_progress=progress)
     assert seen == [f"waiting for {standin.url}: connection refused",
                     f"waiting for {standin.url}: 503 getting ready",
                     f"{standin.url}: ready"]

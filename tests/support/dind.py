@@ -18,15 +18,24 @@ from pathlib import Path
 
 import docker.errors
 
-from dindjobs.wrapper.spec import CAPABILITIES, host_capabilities, security_host_config
+from dindjobs.wrapper.spec import (
+    ADMIN_ID,
+    CAPABILITIES,
+    DEFAULT_IMAGE,
+    DOCKER_DATA,
+    JENKINS_HOME,
+    NO_BRIDGE_DOCKERD_ARGS,
+    PASSWORD_TARGET,
+    STOP_TIMEOUT,
+    host_capabilities,
+    security_host_config,
+    volume_names,
+)
 from support.images import busybox_context
 from support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = "dindjobs-wrapper:latest"
-PASSWORD_TARGET = "/run/secrets/jenkins-admin-password"
-NESTED_DOCKERD_ARGS = "--bridge=none --iptables=false --ip6tables=false"
-STOP_TIMEOUT = 60  # what `dindjobs up` sets; the entrypoint's shutdown fits in it
+IMAGE = DEFAULT_IMAGE
 # Capabilities by bit number up to CAP_AUDIT_READ: those Docker 20.10 knows by name.
 KNOWN_TO_OLD_ENGINES = CAPABILITIES[:38]
 
@@ -42,8 +51,6 @@ def build_image(docker_host: str, offline: bool = True) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"make image failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return IMAGE
-
-
 
 
 def security_config(privileged: bool) -> dict:
@@ -143,19 +150,19 @@ def run_wrapper(
     # A trailing newline, as `echo > file` leaves: the entrypoint must strip it.
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)
-    home_volume, data_volume = f"{prefix}-jenkins-home", f"{prefix}-docker-data"
+    home_volume, data_volume = volume_names(prefix)
     volumes = [data_volume] if jenkins_home else [home_volume, data_volume]
     environment = {
-        "DINDJOBS_DOCKERD_ARGS": NESTED_DOCKERD_ARGS,
+        "DINDJOBS_DOCKERD_ARGS": " ".join(NO_BRIDGE_DOCKERD_ARGS),
         "JENKINS_HTTP_PORT": str(port),
         "JENKINS_HTTP_LISTEN_ADDRESS": "127.0.0.1",
-        "JENKINS_ADMIN_ID": "admin",
+        "JENKINS_ADMIN_ID": ADMIN_ID,
         "JENKINS_ADMIN_PASSWORD_FILE": PASSWORD_TARGET,
         **(env or {}),
     }
     bind_cfg = {
-        jenkins_home or home_volume: {"bind": "/var/jenkins_home", "mode": "rw"},
-        data_volume: {"bind": "/var/lib/docker", "mode": "rw"},
+        jenkins_home or home_volume: {"bind": JENKINS_HOME, "mode": "rw"},
+        data_volume: {"bind": DOCKER_DATA, "mode": "rw"},
         str(password_file): {"bind": PASSWORD_TARGET, "mode": "ro"},
     }
 

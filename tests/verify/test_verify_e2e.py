@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.dind import build_image
 from support.net import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -101,8 +102,6 @@ def write_test_jobs(directory: Path, escape_port: int, dead_port: int, escape_ta
 
 @pytest.fixture(scope="module")
 def chain(docker_engine, docker_client, tmp_path_factory):
-    from support.dind import build_image
-
     build_image(docker_engine.docker_host)
     tmp = tmp_path_factory.mktemp("verify-e2e")
     name = f"djv-e2e-{uuid.uuid4().hex[:8]}"

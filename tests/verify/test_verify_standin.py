@@ -6,11 +6,13 @@ import json
 import threading
 
 import pytest
-from fakewrapper import IMAGE, NESTED, FakeWrapper
 
 from dindjobs.config import Secret, Settings
 from dindjobs.jenkins.client import Jenkins
-from dindjobs.verify.run import PASS, Nesting, Timeouts, select_jobs, verify
+from dindjobs.verify.nesting import Nesting
+from dindjobs.verify.report import PASS
+from dindjobs.verify.run import Timeouts, select_jobs, verify
+from support.fakewrapper import IMAGE, NESTED, FakeWrapper
 from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, job_xml, wait_until
 
 EVIDENCE = (f'echo "DINDJOBS-EVIDENCE daemon-id={NESTED}"; '

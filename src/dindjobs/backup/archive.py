@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 from dindjobs import __version__
 from dindjobs.backup.compression import compression_of, compressor, decompressor
 from dindjobs.errors import BackupError
+from dindjobs.progress import Progress
 
 FORMAT = "dindjobs-backup"
 FORMAT_VERSION = 1
@@ -43,7 +44,6 @@ TYPES = {
     tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
     tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo",
 }
-Progress = Callable[[str], None]
 
 
 class Meter:

@@ -23,11 +23,11 @@ from typing import Any
 from dindjobs.backup.archive import ArchiveWriter, Replay, verify
 from dindjobs.backup.compression import compression_of, default_suffix
 from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
-from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired, WrapperError
+from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jenkins.readiness import wait_ready
-from dindjobs.wrapper.container import Wrapper, no_progress
-from dindjobs.wrapper.lifecycle import up
+from dindjobs.progress import Progress, no_progress
+from dindjobs.wrapper.container import Wrapper, is_running
 from dindjobs.wrapper.secrets import admin_password_path, ensure_admin_password
 from dindjobs.wrapper.spec import (
     DOCKER_DATA,
@@ -36,10 +36,8 @@ from dindjobs.wrapper.spec import (
     LABEL_SECURITY,
     LABEL_SETTINGS,
     WrapperSpec,
-    is_managed,
 )
 
-Progress = Callable[[str], None]
 LIVE_WARNING = (
     "--live archives a running wrapper: Jenkins may write build records, queue.xml or plugin "
     "state while they are copied, so files in the archive can disagree with each other. Quiet-down "
@@ -91,15 +89,6 @@ def default_archive_name(name: str, now: datetime.datetime | None = None) -> Pat
     return Path(f"{name}-{now.strftime('%Y%m%dT%H%M%SZ')}{default_suffix()}")
 
 
-def _managed(wrapper: Wrapper):
-    container = wrapper.container()
-    if container is None:
-        raise WrapperError(f"no wrapper named {wrapper.name}", hint="start it with `dindjobs up`")
-    if not is_managed(container.labels, wrapper.name):
-        raise WrapperError(f"container {wrapper.name} is not managed by dindjobs", hint="use another --name")
-    return container
-
-
 def jenkins_settings(settings: Settings, url: str | None, password_file: Path | None = None) -> Settings:
     """``settings`` pointed at the wrapper's own URL, with the admin password file if no credential."""
     changes: dict[str, Any] = {"url": url} if url else {}
@@ -128,10 +117,7 @@ def drain(client: Jenkins, timeout: float, progress: Progress = no_progress,
 
 
 def _wait_back(wrapper: Wrapper, client: Jenkins, timeout: float, progress: Progress) -> None:
-    def daemon_check() -> str | None:
-        return None if wrapper.nested_daemon_ready() else "not answering yet"
-
-    wait_ready(client, timeout, on_progress=progress, daemon_check=daemon_check, interval=0.2)
+    wait_ready(client, timeout, on_progress=progress, daemon_check=wrapper.nested_daemon_state, interval=0.2)
 
 
 def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, with_images: bool = False,
@@ -142,12 +128,12 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
         raise BackupError("--live cannot be combined with --with-images: the nested daemon's layer store and "
                           "databases change under a running daemon, and a copy of them may not load",
                           hint="drop --live (the wrapper is stopped for the copy and started again)")
-    container = _managed(wrapper)
+    container = wrapper.existing()
     path = output or default_archive_name(wrapper.name)
     compression_of(path)
     if path.exists():
         raise BackupError(f"{path} exists: not overwriting it", hint="choose another -o")
-    was_running = container.status == "running"
+    was_running = is_running(container)
     meta = {"wrapper": {
         "name": wrapper.name, "image": container.attrs.get("Config", {}).get("Image"),
         "image_id": container.attrs.get("Image"), "settings": json.loads(container.labels.get(LABEL_SETTINGS, "{}")),
@@ -242,11 +228,8 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
     """Verify ``archive``, load it into fresh volumes and start the wrapper from them."""
     if not archive.is_file():
         raise BackupError(f"{archive} does not exist or is not a file")
-    container = wrapper.container()
+    container = wrapper.owned(hint="restore under another --name")
     existing = wrapper.existing_volumes()
-    if container is not None and not is_managed(container.labels, wrapper.name):
-        raise WrapperError(f"container {wrapper.name} is not managed by dindjobs: leaving it alone",
-                           hint="restore under another --name")
     if (existing or container is not None) and not force:
         what = ", ".join(existing) if existing else f"container {wrapper.name}"
         raise BackupError(f"wrapper {wrapper.name} already exists ({what}): restoring would overwrite it",
@@ -263,9 +246,9 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
 
     if force and (existing or container is not None):
         progress(f"--force: removing wrapper {wrapper.name} and its volumes")
-        wrapper.remove(volumes=True)
+        wrapper.down(remove_volumes=True, strict=True)
     started = time.monotonic()
-    wrapper.create_volumes()
+    wrapper.ensure_volumes(progress)
     replay = Replay(archive, manifest, progress)
     try:
         with wrapper.loader(spec.image) as put:
@@ -273,13 +256,13 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
                 progress(f"restoring {volume['path']} ({volume['entries']} entries)")
                 put(str(PurePosixPath(volume["path"]).parent), replay.volume(volume["top"]))
     except BaseException:
-        wrapper.remove(volumes=True)  # half-filled volumes would look like a restored wrapper
+        wrapper.down(remove_volumes=True, strict=True)  # half-filled volumes would look like a restored wrapper
         raise
     finally:
         replay.close()
     restore_seconds = time.monotonic() - started
 
-    result = up(wrapper.client, spec, progress=progress)
+    result = wrapper.up(spec, progress=progress)
     client = Jenkins(jenkins_settings(settings, wrapper.url, password.path), timeout=min(settings.timeout, 10.0))
     try:
         _wait_back(wrapper, client, ready_timeout, progress)
@@ -296,5 +279,5 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
 
 
 def _nested_image_count(wrapper: Wrapper) -> int | None:
-    code, out = wrapper.exec(["docker", "image", "ls", "-q", "--no-trunc"])
+    code, out = wrapper.nested_docker("image", "ls", "-q", "--no-trunc")
     return len(set(out.split())) if code == 0 else None

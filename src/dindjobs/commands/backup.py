@@ -10,7 +10,8 @@ import click
 from dindjobs import output
 from dindjobs.backup.operations import backup
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper.container import Wrapper, connect
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect
 
 
 @click.command("backup")

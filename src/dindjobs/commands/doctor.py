@@ -11,7 +11,8 @@ from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, pass_app
 from dindjobs.doctor.checks import HOST_SOCKETS, audit, failed
 from dindjobs.errors import ExitCode
-from dindjobs.wrapper.container import Wrapper, connect
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect
 
 
 def _host_sockets() -> tuple[str, ...]:

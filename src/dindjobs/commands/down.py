@@ -10,8 +10,8 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
 from dindjobs.errors import ConfigError
-from dindjobs.wrapper.container import connect
-from dindjobs.wrapper.lifecycle import down
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect
 from dindjobs.wrapper.secrets import admin_password_path
 
 
@@ -37,8 +37,7 @@ def command(app, name, remove_volumes, yes, as_json) -> None:
         click.confirm(f"Delete the volumes of wrapper {settings.name} (Jenkins home, nested images)?",
                       abort=True, err=True)
     forget = admin_password_path(settings.wrapper_state_dir) if remove_volumes else None
-    result = down(connect(), settings.name, remove_volumes=remove_volumes, progress=output.progress,
-                  forget=forget)
+    result = Wrapper(connect(), settings.name).down(remove_volumes, progress=output.progress, forget=forget)
     if as_json:
         output.print_json(dataclasses.asdict(result))
         return

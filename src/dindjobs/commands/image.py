@@ -8,7 +8,7 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import json_option
-from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.engine import connect
 from dindjobs.wrapper.image import build_image, image_dir
 from dindjobs.wrapper.spec import DEFAULT_IMAGE
 

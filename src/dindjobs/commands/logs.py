@@ -7,8 +7,8 @@ import sys
 import click
 
 from dindjobs.cli_support import pass_app
-from dindjobs.wrapper.container import connect
-from dindjobs.wrapper.lifecycle import logs
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect
 
 
 @click.command("logs")
@@ -20,6 +20,6 @@ def command(app, name, follow, tail) -> None:
     """Print the wrapper container's logs (Jenkins and the nested dockerd, stdout and stderr)."""
     app.override(name=name)
     out = sys.stdout.buffer
-    for chunk in logs(connect(), app.settings.name, follow=follow, tail=tail):
+    for chunk in Wrapper(connect(), app.settings.name).logs(follow=follow, tail=tail):
         out.write(chunk)
         out.flush()

@@ -6,8 +6,8 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper.container import connect
-from dindjobs.wrapper.lifecycle import status
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect
 
 
 def _size(size: object) -> str:
@@ -30,7 +30,7 @@ def command(app, name, as_json) -> None:
     the nested Docker daemon and Jenkins answer."""
     app.override(name=name)
     settings = app.settings
-    report = status(connect(), settings.name, http_timeout=min(settings.timeout, 10.0))
+    report = Wrapper(connect(), settings.name).status(http_timeout=min(settings.timeout, 10.0))
     if as_json:
         output.print_json(report)
         return

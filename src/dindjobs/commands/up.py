@@ -8,8 +8,8 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper.container import connect
-from dindjobs.wrapper.lifecycle import up
+from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.engine import connect
 from dindjobs.wrapper.secrets import ensure_admin_password
 from dindjobs.wrapper.spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NETWORK_MODES, SECURITY_MODES, WrapperSpec
 
@@ -44,16 +44,14 @@ def command(app, name, image, port, bind, network, security, dockerd_args, wait_
         name=settings.name, image=image, port=port, bind=bind, network=network, security=security,
         dockerd_args=tuple(dockerd_args.split()), password_file=password.path,
     )
-    client = connect()
-    result = up(client, spec, progress=output.progress)
+    wrapper = Wrapper(connect(), spec.name)
+    result = wrapper.up(spec, progress=output.progress)
     for note in result.notes:
         output.progress(f"note: {note}")
     if result.action == "unchanged":
         output.progress(f"wrapper {result.name} already runs with these settings: nothing to do")
     if wait_seconds > 0:
-        from dindjobs.wrapper.container import Wrapper
-
-        Wrapper(client, result.name).wait_healthy(wait_seconds, progress=output.progress)
+        wrapper.wait_healthy(wait_seconds, progress=output.progress)
     data = dataclasses.asdict(result)
     data["password_source"] = password.source
     if as_json:

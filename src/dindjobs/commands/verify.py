@@ -12,7 +12,9 @@ from dindjobs.config import redact
 from dindjobs.errors import RenderError
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jobs.render import error_details
-from dindjobs.verify.run import FAIL, SKIP, Timeouts, open_nesting, select_jobs, verify
+from dindjobs.verify.nesting import open_nesting
+from dindjobs.verify.report import FAIL, SKIP
+from dindjobs.verify.run import Timeouts, select_jobs, verify
 
 
 class _Console:

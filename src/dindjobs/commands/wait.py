@@ -7,6 +7,7 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
 from dindjobs.jenkins.readiness import wait
+from dindjobs.wrapper.container import find_running
 
 
 @click.command("wait")
@@ -23,8 +24,14 @@ def command(app, wait_timeout, name, no_wrapper, as_json) -> None:
     permission fails at once."""
     explicit = name is not None or app.flags.get("name") is not None
     app.override(name=name)
-    info = wait(app.settings, wait_timeout, on_progress=output.progress, wrapper=not no_wrapper,
-                explicit_name=explicit)
+    daemon_check = None
+    if not no_wrapper:
+        wrapper, why = find_running(app.settings.name, timeout=30)
+        if wrapper is not None:
+            daemon_check = wrapper.nested_daemon_state
+        elif explicit:
+            output.progress(f"not waiting for a nested Docker daemon: {why}")
+    info = wait(app.settings, wait_timeout, on_progress=output.progress, daemon_check=daemon_check)
     if as_json:
         output.print_json(info)
     else:

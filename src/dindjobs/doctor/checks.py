@@ -4,7 +4,8 @@ Facts come from three places: the container's inspect data (mounts, security opt
 environment, published ports), commands run inside the wrapper (the nested dockerd's command
 line, listening sockets, file systems, ``docker info``) and Jenkins itself over HTTP (with our
 credentials, anonymously, and with well-known default passwords). The check functions are pure:
-they take those facts and return a :class:`Check`, so each one is unit-tested on its own.
+they take those facts and return a :class:`Check`, so each one is unit-tested on its own. Each is
+registered with :func:`check`, naming the facts it needs; :func:`audit` gathers only those.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dindjobs.config import Settings
-from dindjobs.doctor.facts import DEFAULT_PASSWORDS, JenkinsFacts, dockerd_hosts, gather_inside, gather_jenkins
+from dindjobs.doctor.facts import DEFAULT_PASSWORDS, RUNNING_FACTS, Facts, JenkinsFacts, dockerd_hosts, env_of
 from dindjobs.errors import WrapperError
-from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.container import Wrapper, is_running
 from dindjobs.wrapper.spec import (
     DEFAULT_BIND,
     DOCKER_DATA,
     JENKINS_HOME,
     LABEL_SETTINGS,
-    LABEL_URL,
     SYSBOX_RUNTIME,
     is_managed,
     volume_names,
@@ -51,8 +51,31 @@ def _ok(check_id: str, detail: str) -> Check:
     return Check(check_id, OK, detail)
 
 
+@dataclasses.dataclass(frozen=True)
+class Registered:
+    """A check :func:`audit` runs: its id, the facts it needs (names in :class:`Facts`), the function."""
+
+    id: str
+    needs: tuple[str, ...]
+    run: Callable[..., Check]
+
+
+CHECKS: list[Registered] = []  # in the order audit runs and reports them
+
+
+def check(check_id: str, *needs: str) -> Callable[[Callable[..., Check]], Callable[..., Check]]:
+    """Register the decorated function as check ``check_id``: :func:`audit` calls it with the facts
+    named in ``needs``, in that order. A check needing a fact from inside the wrapper or from
+    Jenkins is reported as skipped when the wrapper is not running."""
+    def register(func: Callable[..., Check]) -> Callable[..., Check]:
+        CHECKS.append(Registered(check_id, needs, func))
+        return func
+    return register
+
+
 # --- checks on the container's inspect data ------------------------------------------------
 
+@check("wrapper-running", "attrs")
 def check_running(attrs: Mapping[str, Any]) -> Check:
     """The wrapper runs and its healthcheck passes."""
     state = attrs.get("State") or {}
@@ -68,6 +91,7 @@ def check_running(attrs: Mapping[str, Any]) -> Check:
     return _ok("wrapper-running", f"running, health {health}")
 
 
+@check("host-docker-socket", "attrs", "host_sockets")
 def check_host_socket(attrs: Mapping[str, Any], host_sockets: Iterable[str] = HOST_SOCKETS) -> Check:
     """The host engine's socket (or a directory holding it) is not mounted into the wrapper."""
     sockets = {s.rstrip("/") for s in host_sockets}
@@ -85,6 +109,7 @@ def check_host_socket(attrs: Mapping[str, Any], host_sockets: Iterable[str] = HO
     return _ok("host-docker-socket", "the host's Docker socket is not mounted")
 
 
+@check("security-mode", "attrs")
 def check_security_mode(attrs: Mapping[str, Any]) -> Check:
     """Privileged, caps or sysbox, said plainly: the first two are as good as host root."""
     host = attrs.get("HostConfig") or {}
@@ -101,6 +126,7 @@ def check_security_mode(attrs: Mapping[str, Any]) -> Check:
     return _ok("security-mode", "unprivileged: default capabilities (a nested daemon cannot run like this)")
 
 
+@check("secrets-in-environment", "attrs")
 def check_environment(attrs: Mapping[str, Any]) -> Check:
     """No password or token in the container's environment (``docker inspect`` shows it to anyone)."""
     names = []
@@ -120,6 +146,7 @@ def _volume_of(attrs: Mapping[str, Any], target: str) -> Mapping[str, Any] | Non
     return next((m for m in attrs.get("Mounts") or [] if m.get("Destination") == target), None)
 
 
+@check("volumes", "attrs", "name", "labels_of")
 def check_volumes(attrs: Mapping[str, Any], name: str, labels_of: Callable[[str], Mapping[str, str] | None]) -> Check:
     """Both state directories are on named volumes labelled as this wrapper's."""
     problems, warnings = [], []
@@ -143,63 +170,13 @@ def check_volumes(attrs: Mapping[str, Any], name: str, labels_of: Callable[[str]
     return _ok("volumes", f"named, labelled volumes {' and '.join(volume_names(name))}")
 
 
-def expected_bind(attrs: Mapping[str, Any]) -> tuple[str, bool]:
-    """The address the user asked Jenkins to be published on, and whether it was recorded."""
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    try:
-        bind = json.loads(labels.get(LABEL_SETTINGS, "{}")).get("bind")
-    except ValueError:
-        bind = None
-    return (bind, True) if bind else (DEFAULT_BIND, False)
-
-
-def _same_address(actual: str, wanted: str) -> bool:
-    if actual in ("", "0.0.0.0", "::"):
-        return wanted in ("", "0.0.0.0", "::")
-    try:
-        return ipaddress.ip_address(actual) == ipaddress.ip_address(wanted)
-    except ValueError:
-        return actual == wanted
-
-
-def check_published(attrs: Mapping[str, Any], listening: list[tuple[str, int]] | None) -> Check:
-    """Jenkins is reachable only on the address asked for (published ports, or listening sockets
-    under host networking, from ``/proc/net/tcp*``)."""
-    bind, recorded = expected_bind(attrs)
-    note = "" if recorded else f" (no recorded setting: assuming {bind})"
-    host = attrs.get("HostConfig") or {}
-    wrong = []
-    if host.get("NetworkMode") == "host":
-        port = int(_env(attrs).get("JENKINS_HTTP_PORT", "8080"))
-        if listening is None:
-            return Check("published-address", WARN, "could not read the listening sockets", "run doctor as root")
-        addresses = [addr for addr, p in listening if p == port]
-        if not addresses:
-            return Check("published-address", WARN, f"nothing listens on port {port} (host networking){note}",
-                         "is Jenkins running? see `dindjobs logs`")
-        wrong = [f"{a}:{port}" for a in addresses if not _same_address(a, bind)]
-        where = f"listens on {', '.join(sorted(set(addresses)))} port {port} (host networking)"
-    else:
-        ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        bound = [(b.get("HostIp") or "0.0.0.0", b.get("HostPort"), key) for key, bs in ports.items() for b in bs or []]
-        wrong = [f"{ip}:{hp} ({key})" for ip, hp, key in bound if not _same_address(ip, bind)]
-        where = f"published on {', '.join(f'{ip}:{hp}' for ip, hp, _ in bound) or 'nothing'}"
-    if wrong:
-        return Check("published-address", FAIL, f"Jenkins is reachable on {', '.join(wrong)}, not only on {bind}{note}",
-                     f"recreate with `dindjobs up --bind {bind}`")
-    return _ok("published-address", f"{where}: only {bind}{note}")
-
-
-def _env(attrs: Mapping[str, Any]) -> dict[str, str]:
-    return dict(str(e).partition("=")[::2] for e in (attrs.get("Config") or {}).get("Env") or [])
-
-
 # --- checks on facts from inside the wrapper -------------------------------------------------
 
 def _is_tcp(host: str) -> bool:
     return host.startswith("tcp://") or ("://" not in host and host not in ("",))
 
 
+@check("nested-daemon-tcp", "dockerd_argv", "daemon_json", "plain_ping")
 def check_nested_tcp(cmdlines: list[list[str]] | None, daemon_json: Mapping[str, Any], answers: Mapping[str, bool]) -> Check:
     """The nested daemon listens on TCP only with mutual TLS. ``answers``: tcp host -> plain HTTP
     ``/_ping`` answered."""
@@ -224,6 +201,7 @@ def check_nested_tcp(cmdlines: list[list[str]] | None, daemon_json: Mapping[str,
     return _ok("nested-daemon-tcp", "the nested daemon listens on its unix socket only")
 
 
+@check("docker-data-filesystem", "data_fstype")
 def check_data_fs(fstype: str | None) -> Check:
     """/var/lib/docker is not on overlayfs (where the nested overlay2 cannot work)."""
     if fstype is None:
@@ -235,6 +213,7 @@ def check_data_fs(fstype: str | None) -> Check:
     return _ok("docker-data-filesystem", f"{DOCKER_DATA} is on {fstype}")
 
 
+@check("nested-storage-driver", "storage_driver")
 def check_storage_driver(driver: str | None) -> Check:
     """The nested daemon does not use vfs (a full copy of every layer)."""
     if not driver:
@@ -246,8 +225,57 @@ def check_storage_driver(driver: str | None) -> Check:
     return _ok("nested-storage-driver", f"the nested daemon uses {driver}")
 
 
+def expected_bind(attrs: Mapping[str, Any]) -> tuple[str, bool]:
+    """The address the user asked Jenkins to be published on, and whether it was recorded."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    try:
+        bind = json.loads(labels.get(LABEL_SETTINGS, "{}")).get("bind")
+    except ValueError:
+        bind = None
+    return (bind, True) if bind else (DEFAULT_BIND, False)
+
+
+def _same_address(actual: str, wanted: str) -> bool:
+    if actual in ("", "0.0.0.0", "::"):
+        return wanted in ("", "0.0.0.0", "::")
+    try:
+        return ipaddress.ip_address(actual) == ipaddress.ip_address(wanted)
+    except ValueError:
+        return actual == wanted
+
+
+@check("published-address", "attrs", "listening")
+def check_published(attrs: Mapping[str, Any], listening: list[tuple[str, int]] | None) -> Check:
+    """Jenkins is reachable only on the address asked for (published ports, or listening sockets
+    under host networking, from ``/proc/net/tcp*``)."""
+    bind, recorded = expected_bind(attrs)
+    note = "" if recorded else f" (no recorded setting: assuming {bind})"
+    host = attrs.get("HostConfig") or {}
+    wrong = []
+    if host.get("NetworkMode") == "host":
+        port = int(env_of(attrs).get("JENKINS_HTTP_PORT", "8080"))
+        if listening is None:
+            return Check("published-address", WARN, "could not read the listening sockets", "run doctor as root")
+        addresses = [addr for addr, p in listening if p == port]
+        if not addresses:
+            return Check("published-address", WARN, f"nothing listens on port {port} (host networking){note}",
+                         "is Jenkins running? see `dindjobs logs`")
+        wrong = [f"{a}:{port}" for a in addresses if not _same_address(a, bind)]
+        where = f"listens on {', '.join(sorted(set(addresses)))} port {port} (host networking)"
+    else:
+        ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        bound = [(b.get("HostIp") or "0.0.0.0", b.get("HostPort"), key) for key, bs in ports.items() for b in bs or []]
+        wrong = [f"{ip}:{hp} ({key})" for ip, hp, key in bound if not _same_address(ip, bind)]
+        where = f"published on {', '.join(f'{ip}:{hp}' for ip, hp, _ in bound) or 'nothing'}"
+    if wrong:
+        return Check("published-address", FAIL, f"Jenkins is reachable on {', '.join(wrong)}, not only on {bind}{note}",
+                     f"recreate with `dindjobs up --bind {bind}`")
+    return _ok("published-address", f"{where}: only {bind}{note}")
+
+
 # --- checks on Jenkins -------------------------------------------------------------------------
 
+@check("jenkins-security", "jenkins")
 def check_jenkins_security(facts: JenkinsFacts) -> Check:
     """Jenkins has a security realm on."""
     if not facts.reachable:
@@ -261,6 +289,7 @@ def check_jenkins_security(facts: JenkinsFacts) -> Check:
     return _ok("jenkins-security", "security realm on" + (f" ({facts.strategy.rsplit('.', 1)[-1]})" if facts.strategy else ""))
 
 
+@check("jenkins-anonymous", "jenkins")
 def check_anonymous(facts: JenkinsFacts) -> Check:
     """Anonymous users can neither configure nor build."""
     if not facts.reachable:
@@ -277,6 +306,7 @@ def check_anonymous(facts: JenkinsFacts) -> Check:
     return _ok("jenkins-anonymous", "anonymous users get 403: they can neither read, configure nor build")
 
 
+@check("admin-password", "jenkins")
 def check_admin_password(facts: JenkinsFacts) -> Check:
     """The admin password is not a well-known default."""
     if not facts.reachable:
@@ -289,45 +319,21 @@ def check_admin_password(facts: JenkinsFacts) -> Check:
 
 # --- the audit ---------------------------------------------------------------------------------
 
-INSIDE_CHECKS = ("nested-daemon-tcp", "docker-data-filesystem", "nested-storage-driver", "published-address",
-                 "jenkins-security", "jenkins-anonymous", "admin-password")
-
-
-def jenkins_url(attrs: Mapping[str, Any]) -> str | None:
-    """Where Jenkins answers from this machine: the recorded URL, else the port it uses."""
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    if labels.get(LABEL_URL):
-        return labels[LABEL_URL]
-    if (attrs.get("HostConfig") or {}).get("NetworkMode") == "host":
-        return f"http://127.0.0.1:{_env(attrs).get('JENKINS_HTTP_PORT', '8080')}/"
-    for binding in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get("8080/tcp") or []:
-        ip = binding.get("HostIp") or "127.0.0.1"
-        return f"http://{'127.0.0.1' if ip in ('0.0.0.0', '::') else ip}:{binding.get('HostPort')}/"
-    return None
-
-
 def audit(wrapper: Wrapper, settings: Settings, host_sockets: Iterable[str] = HOST_SOCKETS) -> list[Check]:
-    """Every check, in a stable order. Checks that need a running wrapper are warnings when it is not."""
+    """Every registered check, in order. Checks that need a running wrapper are warnings when it is not."""
     container = wrapper.container()
     if container is None:
         raise WrapperError(f"no container named {wrapper.name}", hint="start one with `dindjobs up`")
-    attrs = container.attrs
-    checks = [check_running(attrs), check_host_socket(attrs, host_sockets), check_security_mode(attrs),
-              check_environment(attrs), check_volumes(attrs, wrapper.name, wrapper.volume_labels)]
-    if (attrs.get("State") or {}).get("Status") != "running":
-        checks += [Check(i, WARN, "skipped: the wrapper is not running", "start it, then run doctor again")
-                   for i in INSIDE_CHECKS]
-        return checks
-    inside = gather_inside(wrapper)
-    checks += [check_nested_tcp(inside.dockerd_argv, inside.daemon_json, inside.plain_ping),
-               check_data_fs(inside.data_fstype), check_storage_driver(inside.storage_driver),
-               check_published(attrs, inside.listening)]
-    url = jenkins_url(attrs)
-    admin_id = _env(attrs).get("JENKINS_ADMIN_ID") or "admin"
-    facts = (gather_jenkins(url, settings, admin_id, inside.config_xml) if url
-             else JenkinsFacts(reachable=False, error="no Jenkins URL known for this container", admin_id=admin_id))
-    checks += [check_jenkins_security(facts), check_anonymous(facts), check_admin_password(facts)]
-    return checks
+    facts = Facts(wrapper, settings, container.attrs, host_sockets)
+    running = is_running(container)
+    results = []
+    for registered in CHECKS:
+        if not running and RUNNING_FACTS.intersection(registered.needs):
+            results.append(Check(registered.id, WARN, "skipped: the wrapper is not running",
+                                 "start it, then run doctor again"))
+        else:
+            results.append(registered.run(*(facts[name] for name in registered.needs)))
+    return results
 
 
 def failed(checks: Iterable[Check]) -> list[Check]:

@@ -10,13 +10,14 @@ import dataclasses
 import ipaddress
 import json
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dindjobs.config import Secret, Settings
 from dindjobs.errors import DockerEngineError, JenkinsAuthError, JenkinsError, WrapperError
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.wrapper.container import Wrapper
-from dindjobs.wrapper.spec import DOCKER_DATA, JENKINS_HOME
+from dindjobs.wrapper.spec import DOCKER_DATA, JENKINS_HOME, LABEL_URL
 
 DEFAULT_PASSWORDS = ("admin", "password", "jenkins", "123456", "changeme", "secret")
 PROBE_TIMEOUT = 5.0
@@ -202,3 +203,59 @@ def gather_jenkins(url: str, settings: Settings, admin_id: str, config_xml: str 
         finally:
             probe.close()
     return facts
+
+
+def env_of(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """A container's environment (from its inspect data) as a dict."""
+    return dict(str(e).partition("=")[::2] for e in (attrs.get("Config") or {}).get("Env") or [])
+
+
+def jenkins_url(attrs: Mapping[str, Any]) -> str | None:
+    """Where Jenkins answers from this machine: the recorded URL, else the port it uses."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    if labels.get(LABEL_URL):
+        return labels[LABEL_URL]
+    if (attrs.get("HostConfig") or {}).get("NetworkMode") == "host":
+        return f"http://127.0.0.1:{env_of(attrs).get('JENKINS_HTTP_PORT', '8080')}/"
+    for binding in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get("8080/tcp") or []:
+        ip = binding.get("HostIp") or "127.0.0.1"
+        return f"http://{'127.0.0.1' if ip in ('0.0.0.0', '::') else ip}:{binding.get('HostPort')}/"
+    return None
+
+
+INSIDE_FACTS = tuple(f.name for f in dataclasses.fields(InsideFacts))
+RUNNING_FACTS = frozenset({*INSIDE_FACTS, "jenkins"})  # these need a running wrapper
+
+
+class Facts:
+    """The facts checks ask for by name, each gathered once, on first use.
+
+    ``attrs`` (the container's inspect data), ``name`` (the wrapper's), ``labels_of`` (a volume's
+    labels, None when absent), ``host_sockets``; from inside the running wrapper, the fields of
+    :class:`InsideFacts`; and ``jenkins`` (:class:`JenkinsFacts`).
+    """
+
+    def __init__(self, wrapper: Wrapper, settings: Settings, attrs: Mapping[str, Any],
+                 host_sockets: Iterable[str]) -> None:
+        self._wrapper, self._settings = wrapper, settings
+        self._known: dict[str, Any] = {"attrs": attrs, "name": wrapper.name, "labels_of": wrapper.volume_labels,
+                                       "host_sockets": tuple(host_sockets)}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._known:
+            if name in INSIDE_FACTS:
+                inside = gather_inside(self._wrapper)
+                self._known.update({field: getattr(inside, field) for field in INSIDE_FACTS})
+            elif name == "jenkins":
+                self._known["jenkins"] = self._jenkins()
+            else:
+                raise KeyError(f"doctor has no fact named {name!r}")
+        return self._known[name]
+
+    def _jenkins(self) -> JenkinsFacts:
+        attrs = self["attrs"]
+        url = jenkins_url(attrs)
+        admin_id = env_of(attrs).get("JENKINS_ADMIN_ID") or "admin"
+        if not url:
+            return JenkinsFacts(reachable=False, error="no Jenkins URL known for this container", admin_id=admin_id)
+        return gather_jenkins(url, self._settings, admin_id, self["config_xml"])

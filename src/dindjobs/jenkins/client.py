@@ -1,4 +1,5 @@
-"""Talking to Jenkins. The only module that imports python-jenkins.
+"""Talking to Jenkins: one facade for items, views, builds and the queue. The only module that
+imports python-jenkins.
 
 python-jenkins supplies the HTTP session (pre-emptive Basic auth, cookies, timeouts) and its
 URL and name encoding. On top of it this module adds what the project needs and python-jenkins
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jenkins as pyjenkins
 import requests
@@ -37,7 +38,6 @@ from dindjobs.errors import (
     JenkinsNotFoundError,
     JenkinsNotReadyError,
 )
-from dindjobs.jenkins.builds import BuildsMixin
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,10 @@ class Listing:
         return self.jobs.get(name.lower())
 
 
-class Jenkins(BuildsMixin):
+class Jenkins:
     """A connection to one Jenkins. Thread-safe: sync shares one across its workers."""
+
+    TREE_LEVELS = 10  # folder levels per tree request, like python-jenkins
 
     def __init__(self, settings: Settings, *, pool_size: int = 16, retries: int = 5,
                  backoff: float = 0.25, timeout: float | None = None) -> None:
@@ -269,9 +271,7 @@ class Jenkins(BuildsMixin):
 
     def list_items(self) -> Listing:
         """Every job, folder and top-level view: one tree request (more only past 10 folder levels)."""
-        tree = "jobs"
-        for _ in range(self.TREE_LEVELS):
-            tree = f"jobs[name,{tree}]"
+        tree = self._jobs_tree()
         data = self.get_json(f"api/json?tree={tree},views[name]", what="the item list")
         listing = Listing()
         for view in data.get("views") or []:
@@ -290,6 +290,13 @@ class Jenkins(BuildsMixin):
                 if is_folder and child["jobs"]:
                     pending.append((path, child["jobs"]))
         return listing
+
+    def _jobs_tree(self, fields: str = "") -> str:
+        """A ``tree`` parameter for jobs ``TREE_LEVELS`` folders deep, each with ``name`` and ``fields``."""
+        tree = "jobs"
+        for _ in range(self.TREE_LEVELS):
+            tree = f"jobs[name,{fields}{tree}]"
+        return tree
 
     # --- jobs and folders --------------------------------------------------------------------
 
@@ -353,11 +360,100 @@ class Jenkins(BuildsMixin):
         """Delete a top-level view."""
         self.request("POST", f"view/{_quote(name)}/doDelete", what=f"view {name!r}")
 
-    def wait_ready(self, timeout: float, on_progress: Callable[[str], None] | None = None, **kwargs) -> dict:
-        """Block until Jenkins is usable with our credentials; see :func:`dindjobs.jenkins.readiness.wait_ready`."""
-        from dindjobs.jenkins.readiness import wait_ready
+    # --- builds and the queue -------------------------------------------------------------------
 
-        return wait_ready(self, timeout, on_progress=on_progress, **kwargs)
+    def trigger(self, job: str, params: Mapping[str, str] | None = None, delay: float | None = None) -> int:
+        """Queue a build; returns the queue item id. ``params=None`` uses /build, a dict /buildWithParameters.
+
+        ``delay`` (seconds) replaces the job's quiet period for this trigger (Jenkins' ``delay``).
+        """
+        query = dict(params or {})
+        if delay is not None:
+            query["delay"] = f"{int(delay)}sec"
+        path = self._job_path(job, "build" if params is None else "buildWithParameters")
+        if query:
+            path += "?" + urlencode(query)
+        response = self.request("POST", path, what=f"job {job!r}")
+        # A duplicate parameterized trigger answers 303 to the queued item; requests followed it.
+        location = next((r.headers["Location"] for r in response.history if "Location" in r.headers), None)
+        location = response.headers.get("Location") or location
+        if not location or "/queue/item/" not in location:
+            raise JenkinsAPIError(f"Jenkins queued job {job!r} but sent no queue item location")
+        return int(location.rstrip("/").rsplit("/", 1)[-1])
+
+    def job_info(self, job: str, tree: str | None = None) -> dict:
+        """A job's JSON (``api/json``), restricted to ``tree`` when given (e.g. ``lastBuild[number]``)."""
+        query = f"?tree={quote(tree, safe='[],')}" if tree else ""
+        return self.get_json(self._job_path(job, f"api/json{query}"), what=f"job {job!r}")
+
+    def queue_item(self, queue_id: int) -> dict:
+        """A queue item: ``why`` while waiting, ``executable`` once started, ``cancelled`` if so."""
+        return self.get_json(f"queue/item/{int(queue_id)}/api/json", what=f"queue item {queue_id}")
+
+    def build_info(self, job: str, number: int) -> dict:
+        """A build's JSON (``building``, ``inProgress``, ``result``, ``duration``, ...)."""
+        return self.get_json(self._job_path(job, f"{int(number)}/api/json"), what=f"build {job!r} #{number}")
+
+    def progressive_log(self, job: str, number: int, start: int = 0) -> tuple[str, int, bool]:
+        """Log text from byte offset ``start``: ``(text, next_start, more_data)``."""
+        response = self.request("GET", self._job_path(job, f"{int(number)}/logText/progressiveText?start={int(start)}"),
+                                what=f"log of build {job!r} #{number}")
+        next_start = int(response.headers.get("X-Text-Size", start + len(response.content)))
+        more = response.headers.get("X-More-Data", "").lower() == "true"
+        return _text(response), next_start, more
+
+    def console_text(self, job: str, number: int) -> str:
+        """The whole log of a build so far."""
+        return _text(self.request("GET", self._job_path(job, f"{int(number)}/consoleText"),
+                                  what=f"log of build {job!r} #{number}"))
+
+    def stop_build(self, job: str, number: int) -> None:
+        """Abort a running build (a no-op for a finished one)."""
+        self.request("POST", self._job_path(job, f"{int(number)}/stop"), what=f"build {job!r} #{number}",
+                     idempotent=True)
+
+    # --- quiet-down and build records ---------------------------------------------------------
+
+    def quiet_down(self, reason: str | None = None) -> None:
+        """Prepare for shutdown: no new build starts (triggers still queue); running ones go on."""
+        path = "quietDown" + (f"?message={quote(reason.encode('utf-8'), safe='')}" if reason else "")
+        self.request("POST", path, what="quiet-down", idempotent=True)
+
+    def cancel_quiet_down(self) -> None:
+        """Let queued builds start again."""
+        self.request("POST", "cancelQuietDown", what="cancel quiet-down", idempotent=True)
+
+    def quieting_down(self) -> bool:
+        """Whether Jenkins is in quiet-down."""
+        return bool(self.get_json("api/json?tree=quietingDown", what="the Jenkins root").get("quietingDown"))
+
+    def job_builds(self, all_builds: bool = False) -> dict[str, list[dict]]:
+        """``{job full name: [{number, building}, ...]}`` for every job, in one tree request.
+
+        ``all_builds``: the whole history (``allBuilds``); else the newest 100 per job, which
+        always include the running ones.
+        """
+        field = "allBuilds" if all_builds else "builds"
+        data = self.get_json(f"api/json?tree={self._jobs_tree(f'{field}[number,building],')}", what="the build list")
+        found: dict[str, list[dict]] = {}
+        pending = [("", data.get("jobs") or [])]
+        while pending:
+            prefix, children = pending.pop()
+            for child in children:
+                if "name" not in child:
+                    continue
+                full = prefix + child["name"]
+                if isinstance(child.get("jobs"), list):
+                    pending.append((full + "/", child["jobs"]))
+                if isinstance(child.get(field), list):
+                    found[full] = [{"number": b.get("number"), "building": bool(b.get("building"))}
+                                   for b in child[field]]
+        return found
+
+    def running_builds(self) -> list[str]:
+        """``job #n`` for every build in progress."""
+        return sorted(f"{job} #{b['number']}" for job, builds in self.job_builds().items()
+                      for b in builds if b["building"])
 
 
 def _quote(text: str, safe: str = "") -> str:

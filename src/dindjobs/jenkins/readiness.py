@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dindjobs.config import Settings
 from dindjobs.errors import (
     JenkinsAPIError,
     JenkinsAuthError,
@@ -22,6 +23,8 @@ from dindjobs.errors import (
     JenkinsNotReadyError,
     TimeoutExpired,
 )
+from dindjobs.jenkins.client import Jenkins
+from dindjobs.progress import Progress
 
 DEFAULT_INTERVAL = 0.1
 BOOT_FAILURE_PROBES = 3  # consecutive 500s that mean "Jenkins failed to start"
@@ -36,7 +39,7 @@ class Probe:
     boot_failure: bool = False
 
 
-def probe(client) -> Probe:
+def probe(client: Jenkins) -> Probe:
     """Probe once, without retries: whoAmI (auth and identity), then the root API (permission)."""
     try:
         who = client.whoami(retries=0)
@@ -78,10 +81,10 @@ def _probe_of(exc: JenkinsError) -> Probe:
 
 
 def wait_ready(
-    client,
+    client: Jenkins,
     timeout: float,
     *,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Progress | None = None,
     interval: float = DEFAULT_INTERVAL,
     daemon_check: Callable[[], str | None] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -89,8 +92,9 @@ def wait_ready(
 ) -> dict:
     """Poll until Jenkins is usable; returns ``{url, version, user, seconds}``.
 
-    ``on_progress(text)`` is told each new state. ``daemon_check()`` (for a named wrapper)
-    returns None once the nested Docker daemon answers, else a short state text. Raises
+    ``on_progress(text)`` is told each new state. ``daemon_check()`` (for a wrapper, e.g.
+    :meth:`dindjobs.wrapper.container.Wrapper.nested_daemon_state`) returns None once the nested
+    Docker daemon answers, else a short state text. Raises
     :class:`TimeoutExpired` naming the last state and how long it lasted, or a
     :class:`JenkinsError` when waiting cannot help (boot failure, missing permission).
     """
@@ -127,36 +131,10 @@ def _seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 
 
-def wrapper_daemon_check(settings, on_progress: Callable[[str], None] | None = None,
-                         explicit: bool = False) -> Callable[[], str | None] | None:
-    """A ``daemon_check`` for the wrapper named in ``settings``, or None when there is no such
-    running wrapper on the local engine (then only Jenkins is waited for)."""
-    from dindjobs.errors import DockerEngineError, WrapperError
-
-    try:
-        from dindjobs.wrapper.container import Wrapper, connect
-
-        wrapper = Wrapper(connect(timeout=30), settings.name)
-        wrapper.running_container()
-    except (ImportError, DockerEngineError, WrapperError) as exc:
-        if explicit and on_progress is not None:
-            text = exc.one_line() if isinstance(exc, (DockerEngineError, WrapperError)) else "no wrapper support"
-            on_progress(f"not waiting for a nested Docker daemon: {text}")
-        return None
-
-    def check() -> str | None:
-        return None if wrapper.nested_daemon_ready() else "not answering yet"
-
-    return check
-
-
-def wait(settings, timeout: float, *, on_progress: Callable[[str], None] | None = None,
-         wrapper: bool = True, explicit_name: bool = False, interval: float = DEFAULT_INTERVAL) -> dict:
-    """`dindjobs wait`: Jenkins at ``settings.url`` usable with our credentials, and the nested
-    daemon of the running wrapper named ``settings.name`` (if there is one) answering."""
-    from dindjobs.jenkins.client import Jenkins
-
-    daemon_check = wrapper_daemon_check(settings, on_progress, explicit_name) if wrapper else None
+def wait(settings: Settings, timeout: float, *, on_progress: Progress | None = None,
+         daemon_check: Callable[[], str | None] | None = None, interval: float = DEFAULT_INTERVAL) -> dict:
+    """`dindjobs wait`: Jenkins at ``settings.url`` usable with our credentials, and, with a
+    ``daemon_check`` (see :func:`wait_ready`), the wrapper's nested daemon answering."""
     client = Jenkins(settings, timeout=min(settings.timeout, 5.0), retries=0)
     try:
         info = wait_ready(client, timeout, on_progress=on_progress, interval=interval, daemon_check=daemon_check)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dindjobs.standin.api import Bean, Prop
-from dindjobs.standin.items import encode_name
+from dindjobs.standin.items import check_good_name, encode_name
 from dindjobs.standin.responses import Failure, Oops
 from dindjobs.standin.xmlconfig import BadConfig, normalise
 
@@ -155,8 +155,6 @@ class Views:
 
     def create(self, name: str | None, content_type: str | None, body: bytes, mode: str | None) -> View:
         """``createView``: from an XML body, or an empty view of type ``mode``."""
-        from dindjobs.standin.items import check_good_name
-
         if content_type is None:
             raise Failure("No Content-Type header set")
         is_xml = content_type.startswith(("application/xml", "text/xml"))

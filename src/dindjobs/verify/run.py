@@ -5,31 +5,22 @@ their default values), follow the queue item to its build (quiet period, blocked
 cancelled, expired item), stream the console while it runs, and wait for ``inProgress:false``
 before trusting the log. Then check the evidence the job printed on ``DINDJOBS-EVIDENCE`` lines
 against the wrapper (exec inside it) and the host engine. A check that could not be made is
-``skip``, never ``pass``. The report types live in :mod:`dindjobs.verify.report`.
+``skip``, never ``pass``. The proofs are :mod:`dindjobs.verify.nesting`, the report types
+:mod:`dindjobs.verify.report`.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dindjobs.errors import DindjobsError, JenkinsError, JenkinsNotFoundError
-from dindjobs.verify.report import (  # noqa: F401 - re-exported: verify's public names
-    ANNOTATION,
-    EVIDENCE_MARK,
-    FAIL,
-    PASS,
-    SKIP,
-    Check,
-    Evidence,
-    JobReport,
-    VerifyReport,
-    diagnose,
-    parse_evidence,
-)
+from dindjobs.jobs.render import render
+from dindjobs.verify.nesting import Nesting
+from dindjobs.verify.report import ANNOTATION, JobReport, VerifyReport, diagnose, parse_evidence
 
 Line = Callable[[str, str], None]  # (job, console line)
 State = Callable[[str, str], None]  # (job, state text)
@@ -51,8 +42,6 @@ def select_jobs(client, paths: Sequence[str] = (), pattern: str | None = None,
     """Build jobs to verify: the (non-folder) jobs rendered from ``paths``, else every live job;
     filtered by the glob ``pattern`` on full names. Raises when nothing is selected."""
     if paths:
-        from dindjobs.jobs.render import render
-
         names = [item.name for item in render(paths, conf_path=conf_path).jobs if not item.is_folder]
         where = "in " + ", ".join(str(p) for p in paths)
     else:
@@ -215,112 +204,6 @@ def default_parameters(job_info: dict) -> dict[str, str] | None:
                 value = "true" if value else "false"
             params[definition["name"]] = "" if value is None else str(value)
     return params if found else None
-
-
-# --- proving nesting --------------------------------------------------------------------------
-
-class Nesting:
-    """Checks a job's evidence against the wrapper's nested daemon and the host engine.
-
-    ``wrapper`` is a :class:`dindjobs.wrapper.container.Wrapper` (or None with ``unreachable`` saying why:
-    then every check is skipped). Daemon IDs are asked once and reused for every job.
-    """
-
-    def __init__(self, wrapper, unreachable: str | None = None) -> None:
-        self.wrapper = wrapper
-        self.unreachable = unreachable
-        self.nested_id: str | None = None
-        self.nested_error: str | None = None
-        self.host_id: str | None = None
-        self.host_error: str | None = None
-        if wrapper is None:
-            self.nested_error = self.host_error = unreachable or "no wrapper"
-            return
-        self.nested_id, self.nested_error = _ask(wrapper.nested_daemon_id)
-        self.host_id, self.host_error = _ask(wrapper.host_daemon_id)
-
-    def prove(self, evidence: Evidence) -> list[Check]:
-        """The five proofs for one job's evidence."""
-        checks = [self._daemon_printed(evidence)]
-        daemon = evidence.daemon_id
-        if daemon is None:
-            checks.append(Check("nested daemon", FAIL, "no daemon-id evidence to compare"))
-        elif self.nested_id is None:
-            checks.append(Check("nested daemon", SKIP, f"nested daemon ID unknown: {self.nested_error}"))
-        elif daemon == self.nested_id:
-            checks.append(Check("nested daemon", PASS, f"job's daemon {daemon} is the nested daemon"))
-        else:
-            checks.append(Check("nested daemon", FAIL,
-                                f"job's daemon {daemon} is not the nested daemon {self.nested_id}"))
-        if daemon is None:
-            checks.append(Check("not host daemon", FAIL, "no daemon-id evidence to compare"))
-        elif self.host_id is None:
-            checks.append(Check("not host daemon", SKIP, f"host daemon not reachable: {self.host_error}"))
-        elif daemon == self.host_id:
-            checks.append(Check("not host daemon", FAIL, f"the job built on the HOST daemon {daemon}"))
-        else:
-            checks.append(Check("not host daemon", PASS, f"host daemon is {self.host_id}"))
-        checks.extend(self._image_checks(evidence.image_id))
-        return checks
-
-    def _daemon_printed(self, evidence: Evidence) -> Check:
-        if evidence.conflicts:
-            return Check("evidence", FAIL, "; ".join(evidence.conflicts))
-        missing = [k for k, v in (("daemon-id", evidence.daemon_id), ("image-id", evidence.image_id))
-                   if v is None]
-        if missing:
-            return Check("evidence", FAIL, f"no {' or '.join(missing)} line ({EVIDENCE_MARK} ...) in the console")
-        return Check("evidence", PASS, f"daemon-id, image-id{', tag' if evidence.tag else ''} printed")
-
-    def _image_checks(self, image_id: str | None) -> Iterable[Check]:
-        if image_id is None:
-            yield Check("image in nested", FAIL, "no image-id evidence")
-            yield Check("image not on host", FAIL, "no image-id evidence")
-            return
-        if self.wrapper is None or self.nested_id is None:
-            yield Check("image in nested", SKIP, f"nested daemon not reachable: {self.nested_error}")
-        else:
-            found, error = _ask(lambda: self.wrapper.image_exists_in_nested(image_id))
-            if error:
-                yield Check("image in nested", SKIP, f"could not ask the nested daemon: {error}")
-            elif found:
-                yield Check("image in nested", PASS, f"{_short(image_id)} exists in the nested daemon")
-            else:
-                yield Check("image in nested", FAIL, f"{_short(image_id)} does not exist in the nested daemon")
-        if self.wrapper is None or self.host_id is None:
-            yield Check("image not on host", SKIP, f"host daemon not reachable: {self.host_error}")
-            return
-        found, error = _ask(lambda: self.wrapper.image_exists_on_host(image_id))
-        if error:
-            yield Check("image not on host", SKIP, f"could not ask the host daemon: {error}")
-        elif found:
-            yield Check("image not on host", FAIL, f"{_short(image_id)} EXISTS on the host daemon")
-        else:
-            yield Check("image not on host", PASS, f"{_short(image_id)} is not on the host daemon")
-
-
-def _ask(question: Callable[[], object]) -> tuple[object | None, str | None]:
-    try:
-        return question(), None
-    except DindjobsError as exc:
-        return None, exc.one_line()
-
-
-def _short(image_id: str) -> str:
-    return image_id[:19] if image_id.startswith("sha256:") else image_id[:12]
-
-
-def open_nesting(name: str) -> Nesting:
-    """A :class:`Nesting` for the wrapper ``name`` on the local engine (checks skipped if unreachable)."""
-    from dindjobs.errors import DockerEngineError, WrapperError
-    from dindjobs.wrapper.container import Wrapper, connect
-
-    try:
-        wrapper = Wrapper(connect(timeout=60), name)
-        wrapper.running_container()
-    except (DockerEngineError, WrapperError) as exc:
-        return Nesting(None, exc.one_line())
-    return Nesting(wrapper)
 
 
 # --- the whole run ----------------------------------------------------------------------------

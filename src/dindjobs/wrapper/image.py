@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import docker
@@ -18,10 +18,10 @@ import docker.errors
 
 from dindjobs import __version__
 from dindjobs.errors import ConfigError, DockerEngineError
-from dindjobs.wrapper.container import engine_error, engine_errors
+from dindjobs.progress import Progress, no_progress
+from dindjobs.wrapper.engine import engine_error, engine_errors
 from dindjobs.wrapper.spec import DEFAULT_IMAGE, OFFLINE_BASE_IMAGE
 
-Progress = Callable[[str], None]
 ENV_IMAGE_DIR = "DINDJOBS_IMAGE_DIR"
 ENV_OFFLINE_BASE = "DINDJOBS_OFFLINE_BASE"
 BASE_SCRIPT = Path("offline") / "build-base.sh"
@@ -77,7 +77,7 @@ def build_image(
     tag: str = DEFAULT_IMAGE,
     base: str | None = None,
     offline: bool = False,
-    progress: Progress = lambda _: None,
+    progress: Progress = no_progress,
 ) -> ImageResult:
     """Build ``directory`` (the dind-image context) as ``tag``; ``base`` sets ``BASE_IMAGE``.
 

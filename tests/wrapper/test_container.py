@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
-import docker.errors
 import pytest
-import requests
-from fakedocker import FakeEngine
-from urllib3.exceptions import ProtocolError
 
-from dindjobs import cli
 from dindjobs.errors import DockerEngineError, WrapperError
-from dindjobs.wrapper.container import Wrapper, connect, engine_error
-from dindjobs.wrapper.lifecycle import down, status, up
+from dindjobs.wrapper.container import Wrapper, find_running
 from dindjobs.wrapper.spec import EngineFacts, WrapperSpec
+from support.cli import run_cli
+from support.fakedocker import FakeEngine
 
 FACTS = EngineFacts(has_bridge=False, capabilities=("CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_BPF"))
 
@@ -23,9 +17,21 @@ def spec(**kwargs) -> WrapperSpec:
     return WrapperSpec(**{"name": "dj", "port": 18080, **kwargs})
 
 
+def up(engine, wanted: WrapperSpec, facts: EngineFacts = FACTS):
+    return Wrapper(engine, wanted.name).up(wanted, facts)
+
+
+def down(engine, name: str, **kwargs):
+    return Wrapper(engine, name).down(**kwargs)
+
+
+def status(engine, name: str):
+    return Wrapper(engine, name).status()
+
+
 @pytest.fixture(autouse=True)
 def port_is_free(monkeypatch):
-    monkeypatch.setattr("dindjobs.wrapper.lifecycle._port_answers", lambda port: False)
+    monkeypatch.setattr("dindjobs.wrapper.container._port_answers", lambda port: False)
 
 
 def test_privileged_falls_back_to_caps_and_says_so():
@@ -130,7 +136,7 @@ def test_status_of_a_running_wrapper(monkeypatch):
     up(engine, spec(), FACTS)
     container = engine.containers_by_name["dj"]
     container.exec_results[("timeout", "30", "docker", "info", "--format", "{{.ID}}")] = (0, b"NEST:ED\n")
-    monkeypatch.setattr("dindjobs.wrapper.lifecycle.probe_http", lambda url, timeout: {"reachable": True, "status": 200, "url": url})
+    monkeypatch.setattr("dindjobs.wrapper.container.probe_http", lambda url, timeout: {"reachable": True, "status": 200, "url": url})
     report = status(engine, "dj")
     assert report["state"] == "running" and report["security"] == "privileged" and report["network"] == "host"
     assert report["nested_daemon"] == {"reachable": True, "id": "NEST:ED"}
@@ -176,39 +182,28 @@ def test_wait_healthy_follows_health_and_stops_at_a_crash_loop():
         wrapper.wait_healthy(5, interval=0)
 
 
-# --- engine errors ---------------------------------------------------------------------------
+def test_strict_down_refuses_a_foreign_volume_before_touching_anything():
+    engine = FakeEngine()
+    engine.volumes.create("dj-docker-data")  # someone else's, unlabelled
+    up(engine, spec(), FACTS)
+    engine.changes.clear()
+    with pytest.raises(WrapperError, match="volume dj-docker-data was not created by dindjobs: leaving it alone"):
+        down(engine, "dj", remove_volumes=True, strict=True)
+    assert engine.changes == []
 
 
-def sdk_connection_error(cause: OSError) -> docker.errors.DockerException:
-    """The exception chain docker-py raises when it cannot reach the socket (as seen on 20.10)."""
-    try:
-        try:
-            raise requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", cause)) from cause
-        except requests.exceptions.ConnectionError as exc:
-            raise docker.errors.DockerException(f"Error while fetching server API version: {exc}") from exc
-    except docker.errors.DockerException as exc:
-        return exc
-
-
-def test_permission_denied_on_the_socket_says_what_to_do():
-    error = engine_error(sdk_connection_error(PermissionError(13, "Permission denied")), "unix:///var/run/docker.sock")
-    assert error.one_line() == ("permission denied on unix:///var/run/docker.sock (add your user to the 'docker' "
-                                "group (then log in again), or run as root)")
-
-
-def test_no_engine_at_a_missing_socket(tmp_path):
-    with pytest.raises(DockerEngineError) as info:
-        connect(f"unix://{tmp_path}/none.sock")
-    assert info.value.one_line().startswith(f"no Docker engine answers at unix://{tmp_path}/none.sock")
-    assert "start dockerd" in info.value.one_line()
-
-
-def test_no_engine_behind_a_dead_socket(tmp_path):
-    path = tmp_path / "dead.sock"
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(path))  # exists, nobody listens: connection refused
-        with pytest.raises(DockerEngineError, match="no Docker engine answers"):
-            connect(f"unix://{path}")
+def test_nested_daemon_state_and_find_running(monkeypatch):
+    engine = FakeEngine()
+    monkeypatch.setattr("dindjobs.wrapper.container.connect", lambda timeout: engine)
+    assert find_running("dj") == (None, "no wrapper named dj (start it with `dindjobs up`)")
+    up(engine, spec(), FACTS)
+    wrapper, why = find_running("dj")
+    assert why is None and wrapper.name == "dj"
+    assert wrapper.nested_daemon_state() == "not answering yet"
+    engine.containers_by_name["dj"].exec_results[("timeout", "30", "docker", "info", "--format", "{{.ID}}")] = (0, b"N:1\n")
+    assert wrapper.nested_daemon_state() is None
+    wrapper.stop()
+    assert find_running("dj") == (None, "wrapper dj is exited (start it with `dindjobs up`)")
 
 
 def test_cli_up_prints_the_password_path_never_the_value(capsys, clean_env, monkeypatch):
@@ -217,12 +212,9 @@ def test_cli_up_prints_the_password_path_never_the_value(capsys, clean_env, monk
     monkeypatch.setenv("DINDJOBS_USER", "admin")
     engine = FakeEngine(privileged_fails=True)
     monkeypatch.setattr("dindjobs.commands.up.connect", lambda: engine)
-    monkeypatch.setattr("dindjobs.commands.up.up", lambda client, s, progress: up(client, s, FACTS, progress))
-    try:
-        cli.main(["up", "--name", "dj", "--port", "18080", "--json"])
-    except SystemExit as exc:
-        assert exc.code in (0, None)
-    out, err = capsys.readouterr()
+    monkeypatch.setattr("dindjobs.wrapper.container.engine_facts", lambda client: FACTS)
+    code, out, err = run_cli(capsys, "up", "--name", "dj", "--port", "18080", "--json")
+    assert code == 0, err
     assert secret not in out + err
     assert "caps mode" in err and "host networking" in err
     password_file = str(clean_env / "state" / "dj" / "admin-password")

@@ -2,15 +2,18 @@
 
 It keeps containers, volumes and images in dicts and can be told to fail the way real engines
 do (the error texts are copied from a real 20.10 engine's answers), so the unit tests exercise
-the decisions in ``dindjobs.wrapper.container*`` without an engine.
+the decisions in ``dindjobs.wrapper`` without an engine. Every change to the engine's state is
+logged in ``FakeEngine.changes``, so a test can show that nothing was touched.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import docker.errors
 import requests
+from docker.models.containers import ExecResult
 
 
 def api_error(status: int, explanation: str) -> docker.errors.APIError:
@@ -52,15 +55,15 @@ class FakeContainer:
         self.engine.api.start(self.id)
 
     def stop(self, timeout: int) -> None:
+        self.engine.changes.append(f"stop {self.name}")
         self.stop_calls.append(timeout)
         self.status = "exited"
 
     def remove(self, v: bool = False) -> None:
+        self.engine.changes.append(f"remove {self.name}")
         del self.engine.containers_by_name[self.name]
 
     def exec_run(self, cmd, user=""):
-        from docker.models.containers import ExecResult
-
         key = tuple(cmd)
         code, out = self.exec_results.get(key, (127, b"not scripted"))
         return ExecResult(code, out)
@@ -72,6 +75,7 @@ class FakeVolume:
         self.attrs = {"Name": name, "Labels": labels}
 
     def remove(self) -> None:
+        self.engine.changes.append(f"remove volume {self.name}")
         del self.engine.volumes_by_name[self.name]
 
 
@@ -97,6 +101,7 @@ class _Volumes:
             raise api_error(404, f"get {name}: no such volume") from None
 
     def create(self, name: str, driver: str = "local", labels: dict | None = None) -> FakeVolume:
+        self.engine.changes.append(f"create volume {name}")
         volume = FakeVolume(self.engine, name, labels)
         self.engine.volumes_by_name[name] = volume
         return volume
@@ -137,14 +142,13 @@ class _API:
         self.removed: list[str] = []
 
     def create_container_from_config(self, body: dict, name: str) -> dict:
-        import copy
-
         self.created.append(copy.deepcopy(body))
         for cap in (body.get("HostConfig") or {}).get("CapAdd") or []:
             if cap in self.engine.unknown_caps:
                 raise api_error(400, f'invalid CapAdd: unknown capability: "{cap}"')
         if name in self.engine.containers_by_name:
             raise api_error(409, f'Conflict. The container name "/{name}" is already in use')
+        self.engine.changes.append(f"create {name}")
         container = FakeContainer(self.engine, f"c{next(self.engine.ids)}", name, body)
         self.engine.containers_by_name[name] = container
         return {"Id": container.id}
@@ -154,6 +158,7 @@ class _API:
 
     def start(self, cid: str) -> None:
         container = self._by_id(cid)
+        self.engine.changes.append(f"start {container.name}")
         host_config = container.body.get("HostConfig") or {}
         if host_config.get("Privileged") and self.engine.privileged_fails:
             raise api_error(500, CAPS_FAILURE)
@@ -163,6 +168,7 @@ class _API:
 
     def remove_container(self, cid: str, force: bool = False) -> None:
         container = self._by_id(cid)
+        self.engine.changes.append(f"remove {container.name}")
         self.removed.append(cid)
         del self.engine.containers_by_name[container.name]
 
@@ -187,6 +193,15 @@ class FakeEngine:
         self.images = _Images(self)
         self.networks = _Networks(self)
         self.api = _API(self)
+        self.changes: list[str] = []  # every create, start, stop and remove, in order
+
+    def add_container(self, name: str, labels: dict, status: str = "running",
+                      image: str = "dindjobs-wrapper:latest") -> FakeContainer:
+        """A container that was there before the test (not logged as a change)."""
+        container = FakeContainer(self, f"c{next(self.ids)}", name, {"Image": image, "Labels": labels})
+        container.status = status
+        self.containers_by_name[name] = container
+        return container
 
     def info(self) -> dict:
         return {"ID": "HOST:DAEMON:ID", "Runtimes": {r: {} for r in self.runtimes}}

@@ -6,10 +6,14 @@ import json
 
 import pytest
 
+from dindjobs.config import Settings
+from dindjobs.doctor import checks
 from dindjobs.doctor.checks import (
     FAIL,
     OK,
     WARN,
+    Check,
+    audit,
     check_admin_password,
     check_anonymous,
     check_data_fs,
@@ -22,10 +26,17 @@ from dindjobs.doctor.checks import (
     check_security_mode,
     check_storage_driver,
     check_volumes,
-    jenkins_url,
 )
-from dindjobs.doctor.facts import JenkinsFacts, dockerd_hosts, parse_argv_blocks, parse_listening, parse_security_config
+from dindjobs.doctor.facts import (
+    JenkinsFacts,
+    dockerd_hosts,
+    jenkins_url,
+    parse_argv_blocks,
+    parse_listening,
+    parse_security_config,
+)
 from dindjobs.wrapper.spec import LABEL_SETTINGS, LABEL_URL, managed_labels
+from support.fakewrapper import FakeWrapper
 
 NAME = "w1"
 
@@ -165,3 +176,38 @@ def test_security_config_from_jenkins_home():
     unsecured = '<hudson><authorizationStrategy class="hudson.security.AuthorizationStrategy$Unsecured"/></hudson>'
     facts = JenkinsFacts(reachable=True, strategy=parse_security_config(unsecured)[1])
     assert check_jenkins_security(facts).status == FAIL
+
+
+def test_a_registered_check_runs_in_audit_with_the_facts_it_names(monkeypatch, tmp_path):
+    monkeypatch.setattr(checks, "CHECKS", list(checks.CHECKS))  # the registration is undone after the test
+
+    @checks.check("restart-count", "attrs", "name")
+    def check_restarts(attrs, name):
+        count = attrs.get("RestartCount", 0)
+        return Check("restart-count", WARN if count else OK, f"{name} restarted {count} times")
+
+    wrapper = FakeWrapper(NAME, container="exited")
+    wrapper.client.containers_by_name[NAME].restart_count = 2
+    results = audit(wrapper, Settings(state_dir=tmp_path))
+    assert results[-1] == Check("restart-count", WARN, "w1 restarted 2 times")
+    assert [c.id for c in results] == [r.id for r in checks.CHECKS] and len(results) == 13
+    # Stopped: the checks needing facts from inside the wrapper or from Jenkins are skipped, not this one.
+    skipped = {c.id for c in results if c.detail == "skipped: the wrapper is not running"}
+    assert skipped == {"nested-daemon-tcp", "docker-data-filesystem", "nested-storage-driver", "published-address",
+                       "jenkins-security", "jenkins-anonymous", "admin-password"}
+
+
+def test_audit_gathers_only_the_facts_the_checks_name(monkeypatch, tmp_path):
+    monkeypatch.setattr(checks, "CHECKS", [])
+
+    @checks.check("driver-named", "storage_driver")
+    def check_driver(driver):
+        return Check("driver-named", OK if driver else FAIL, f"driver {driver}")
+
+    wrapper = FakeWrapper(NAME)
+    container = wrapper.client.containers_by_name[NAME]
+    container.exec_results[("docker", "info", "--format", "{{.Driver}}")] = (0, b"overlay2\n")
+    assert audit(wrapper, Settings(state_dir=tmp_path)) == [Check("driver-named", OK, "driver overlay2")]
+    checks.check("misspelt", "nothing")(check_driver)
+    with pytest.raises(KeyError, match="no fact named 'nothing'"):
+        audit(wrapper, Settings(state_dir=tmp_path))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import json
 import tarfile
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from dindjobs.backup.operations import backup, default_archive_name, drain, restore, spec_from_manifest
 from dindjobs.config import Settings
 from dindjobs.errors import BackupError, JenkinsConnectionError, TimeoutExpired, WrapperError
-from dindjobs.wrapper.spec import LABEL_SETTINGS, managed_labels
+from support.fakewrapper import FakeWrapper
 
 
 class FakeJenkins:
@@ -22,34 +21,6 @@ class FakeJenkins:
 
     def running_builds(self):
         return self.runs.pop(0) if len(self.runs) > 1 else self.runs[0]
-
-
-class FakeContainer:
-    def __init__(self, name, status="running", managed=True):
-        self.status = status
-        self.labels = {**(managed_labels(name, "wrapper") if managed else {}),
-                       LABEL_SETTINGS: json.dumps({"image": "img:1", "port": 18080})}
-        self.attrs = {"Config": {"Image": "img:1"}, "Image": "sha256:abc"}
-
-
-class FakeWrapper:
-    """Records what was asked of it; any engine-changing call is a test failure unless allowed."""
-
-    def __init__(self, name="w", container=None, volumes=()):
-        self.name, self._container, self._volumes, self.calls = name, container, list(volumes), []
-        self.url = "http://127.0.0.1:18080/"
-
-    def container(self):
-        return self._container
-
-    def existing_volumes(self):
-        return self._volumes
-
-    def __getattr__(self, attr):
-        def record(*args, **kwargs):
-            self.calls.append(attr)
-            raise AssertionError(f"{attr} must not be called here")
-        return record
 
 
 def test_drain_returns_once_nothing_runs_and_reports_changes():
@@ -69,7 +40,7 @@ def test_drain_times_out_naming_the_builds():
 
 
 def test_live_with_images_and_existing_output_are_refused_before_anything(tmp_path):
-    wrapper = FakeWrapper(container=FakeContainer("w"))
+    wrapper = FakeWrapper()
     with pytest.raises(BackupError, match="--live cannot be combined with --with-images"):
         backup(wrapper, Settings(), tmp_path / "b.tar.gz", live=True, with_images=True)
     (tmp_path / "b.tar.gz").write_bytes(b"keep me")
@@ -78,27 +49,27 @@ def test_live_with_images_and_existing_output_are_refused_before_anything(tmp_pa
     with pytest.raises(BackupError, match=r"\.tar\.gz or \.tar\.zst"):
         backup(wrapper, Settings(), tmp_path / "b.zip")
     with pytest.raises(WrapperError, match="not managed by dindjobs"):
-        backup(FakeWrapper(container=FakeContainer("w", managed=False)), Settings(), tmp_path / "c.tar.gz")
-    assert wrapper.calls == [] and (tmp_path / "b.tar.gz").read_bytes() == b"keep me"
+        backup(FakeWrapper(managed=False), Settings(), tmp_path / "c.tar.gz")
+    assert wrapper.client.changes == [] and (tmp_path / "b.tar.gz").read_bytes() == b"keep me"
 
 
 def test_restore_refuses_existing_volumes_without_force(tmp_path):
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(b"\x1f\x8b not really")
-    wrapper = FakeWrapper(volumes=["w-jenkins-home"])
+    wrapper = FakeWrapper(container=None, volumes=["w-jenkins-home"])
     with pytest.raises(BackupError, match=r"already exists \(w-jenkins-home\)") as caught:
         restore(wrapper, Settings(state_dir=tmp_path), archive)
     assert "--force" in caught.value.one_line()
-    assert wrapper.calls == []
+    assert wrapper.client.changes == []
 
 
 def test_restore_verifies_before_touching_anything(tmp_path):
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(b"\x1f\x8b\x08\x00 truncated gzip")
-    wrapper = FakeWrapper(container=FakeContainer("w"), volumes=["w-jenkins-home", "w-docker-data"])
+    wrapper = FakeWrapper(volumes=["w-jenkins-home", "w-docker-data"])
     with pytest.raises(BackupError, match="corrupt or truncated"):
         restore(wrapper, Settings(state_dir=tmp_path), archive, force=True)
-    assert wrapper.calls == []  # not even with --force: nothing was removed or created
+    assert wrapper.client.changes == []  # not even with --force: nothing was removed or created
     assert not (tmp_path / "w").exists()  # and no admin password was generated
 
 
@@ -132,7 +103,7 @@ def volume_stream(top: str) -> list[bytes]:
 
 class StoppableWrapper(FakeWrapper):
     def __init__(self, events):
-        super().__init__(container=FakeContainer("w"))
+        super().__init__()
         self.events = events
 
     def stop(self):
