@@ -174,6 +174,9 @@ def test_anonymous_read_shows_pages_without_build_buttons(standin_factory):
     assert page.status_code == 200 and "Project a" in page.text
     assert "Build Now" not in page.text and "log in" in page.text
     assert "Build" not in visitor.get("").text.split("<table", 1)[1].split("</table>")[0].replace("Last", "")
+    r = visitor.post("job/a/build?delay=0sec", {"Jenkins-Crumb": visitor.crumb(), "redirectTo": "."})
+    assert r.status_code == 403 and r.headers["X-Required-Permission"] == "hudson.model.Item.Build"
+    assert standin.model.find_job("a").next_build_number == 1
 
 
 def test_build_now_form_needs_the_crumb_and_comes_back_to_the_job(visitor, api, standin):
@@ -262,3 +265,11 @@ def test_console_follows_a_running_build_and_marks_evidence(visitor, api, standi
     assert "Finished: SUCCESS" in more.text and "X-More-Data" not in more.headers
     done = visitor.get(f"job/c/{run.number}/console").text
     assert "<script" not in done and "Finished: SUCCESS" in done
+
+
+def test_a_restart_signs_everyone_out(visitor, standin):
+    visitor.sign_in()
+    assert visitor.get("").status_code == 200
+    standin.restart()
+    r = visitor.get("")
+    assert r.status_code == 403 and "Authentication required" in r.text

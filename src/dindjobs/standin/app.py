@@ -310,8 +310,7 @@ class StandIn:
                 raise JettyError(401, str(exc), [("WWW-Authenticate", 'Basic realm="Jenkins"')]) from None
             req.session_id = req.cookie(model.sessions.cookie_name)
             if req.auth.anonymous:  # no credentials: the browser session's user, if signed in
-                req.auth = session_auth(model.signins, model.sessions.valid(req.session_id), req.session_id,
-                                        model.realm.users)
+                req.auth = session_auth(model.signins, model.sessions, req.session_id, model.realm.users)
             # The sign-in form checks its own crumb: without one, the sign-in fails (-> /loginError).
             if req.method == "POST" and self.csrf and not req.auth.via_token and req.segments != SIGN_IN_PATH:
                 crumb = req.headers.get(CRUMB_FIELD) or req.param(CRUMB_FIELD)

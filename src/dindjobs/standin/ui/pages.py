@@ -273,6 +273,7 @@ m.textContent=line.replace(/\\n$/,'');log.appendChild(m);log.appendChild(documen
 else{log.appendChild(document.createTextNode(line));}});
 if(atEnd)window.scrollTo(0,document.body.scrollHeight);}
 function poll(){fetch(url+'?start='+start,{credentials:'same-origin',cache:'no-store'}).then(function(r){
+if(r.status>=400&&r.status<500){note.textContent='Stopped following the log (HTTP '+r.status+'): reload the page.';return;}
 if(!r.ok)throw new Error(r.status);var size=r.headers.get('X-Text-Size'),more=r.headers.get('X-More-Data');
 return r.text().then(function(t){add(t);start=parseInt(size,10)||start;
 if(more==='true'){setTimeout(poll,1000);}else{note.textContent='Finished.';location.reload();}});

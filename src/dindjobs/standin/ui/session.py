@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from dindjobs.standin.security import ANONYMOUS, Auth
 
@@ -41,10 +42,10 @@ class SignIns:
             self._users.pop(sid or "", None)
 
 
-def session_auth(signins: SignIns, sid_valid: bool, sid: str | None, known_users) -> Auth:
-    """Who a request without credentials runs as: its session's user, else anonymous."""
-    name = signins.user(sid) if sid_valid else None
-    if name is None or name == ANONYMOUS or name not in known_users:
+def session_auth(signins: SignIns, sessions, sid: str | None, users: Mapping[str, object]) -> Auth:
+    """Who a request without credentials runs as: its live session's user (if still a user), else anonymous."""
+    name = signins.user(sid) if sessions.valid(sid) else None
+    if name is None or name == ANONYMOUS or name not in users:
         return Auth()
     return Auth(name)
 
