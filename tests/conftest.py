@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from support.engine import Engine, find_engine, start_private_engine  # noqa: E402
 from support.images import BUSYBOX_STATIC, busybox_context  # noqa: E402
 
-pytest_plugins = ["support.standin_fixtures"]
+pytest_plugins = ["support.standin_fixtures", "support.browser"]
 
 REQUIRE_DOCKER = os.environ.get("DINDJOBS_REQUIRE_DOCKER") == "1"
 

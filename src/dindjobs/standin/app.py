@@ -33,6 +33,7 @@ from dindjobs.standin.responses import (
 )
 from dindjobs.standin.security import CRUMB_FIELD, BadCredentials, Policy, Realm, User, admin_from_environment
 from dindjobs.standin.server import Request, Server
+from dindjobs.standin.ui.session import COOKIE_FLAGS, SIGN_IN_PATH, session_auth
 
 log = logging.getLogger("dindjobs.standin")
 
@@ -308,7 +309,10 @@ class StandIn:
             except BadCredentials as exc:
                 raise JettyError(401, str(exc), [("WWW-Authenticate", 'Basic realm="Jenkins"')]) from None
             req.session_id = req.cookie(model.sessions.cookie_name)
-            if req.method == "POST" and self.csrf and not req.auth.via_token:
+            if req.auth.anonymous:  # no credentials: the browser session's user, if signed in
+                req.auth = session_auth(model.signins, model.sessions, req.session_id, model.realm.users)
+            # The sign-in form checks its own crumb: without one, the sign-in fails (-> /loginError).
+            if req.method == "POST" and self.csrf and not req.auth.via_token and req.segments != SIGN_IN_PATH:
                 crumb = req.headers.get(CRUMB_FIELD) or req.param(CRUMB_FIELD)
                 if not model.sessions.crumb_ok(crumb, req.auth.name, req.client_ip, req.session_id):
                     raise JettyError(403, "No valid crumb was included in the request")
@@ -333,7 +337,7 @@ class StandIn:
             r.headers += [("X-Hudson", "1.395"), ("X-Frame-Options", "sameorigin")]
         r.headers.append(("X-Instance-Identity", self.identity))
         if req.new_session:
-            r.headers.append(("Set-Cookie", f"{model.sessions.cookie_name}={req.session_id}; Path=/; HttpOnly"))
+            r.headers.append(("Set-Cookie", f"{model.sessions.cookie_name}={req.session_id}; {COOKIE_FLAGS}"))
 
 
 def _redact(query: str) -> str:

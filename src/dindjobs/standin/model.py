@@ -22,6 +22,7 @@ from dindjobs.standin.queue import Queue
 from dindjobs.standin.responses import Failure, NotFound, Oops
 from dindjobs.standin.runs import Run
 from dindjobs.standin.security import Policy, Realm, Sessions
+from dindjobs.standin.ui.session import SignIns
 from dindjobs.standin.views import Views
 
 VERSION = "2.492.3"
@@ -55,6 +56,7 @@ class Jenkins(ItemGroup, Bean):
         self.lock = threading.RLock()
         self.session_hash = hashlib.sha256(f"{VERSION}{time.time_ns()}{secrets.token_hex(8)}".encode()).hexdigest()[:8]
         self.sessions = Sessions(salt)
+        self.signins = SignIns()  # browser sign-ins, by session id
         self.queue = Queue(self, executors, quiet_period)
         self.views = Views(self, home)
         self.configured_url = root_url

@@ -16,17 +16,17 @@ from dindjobs.standin.responses import (
     NotFound,
     Response,
     json_response,
-    page,
     redirect,
     text_response,
 )
 from dindjobs.standin.security import CRUMB_FIELD
 from dindjobs.standin.server import Request
+from dindjobs.standin.ui import router as ui
 from dindjobs.standin.web import api_answer, check, index, require_post, root_url, simple_page
 
 # Paths Jenkins serves without Overall/Read (ALWAYS_READABLE_PATHS and unprotected root actions).
 ALWAYS_READABLE = {"login", "logout", "whoAmI", "securityRealm", "instance-identity", "error", "oops",
-                   "accessDenied", "signup", "adjuncts", "tcpSlaveAgentListener", "federatedLoginService"}
+                   "accessDenied", "signup", "adjuncts", "tcpSlaveAgentListener", "federatedLoginService"} | ui.SIGN_IN_PATHS
 TOKEN_GENERATOR = ["descriptorByName", "jenkins.security.ApiTokenProperty", "generateNewToken"]
 PLUGINS = [
     ("cloudbees-folder", "Folders Plugin", "6.975.v4161e479479f"),
@@ -39,10 +39,10 @@ def dispatch(app: Any, model: Jenkins, req: Request) -> Response:
     head = segs[0] if segs else ""
     if head not in ALWAYS_READABLE:
         check(model, req, "Overall/Read")
+    answer = ui.route(app, model, req)  # the web UI's pages and forms; None for the REST API
+    if answer is not None:
+        return answer
     rest = segs[1:]
-    if not segs:
-        app.ensure_session(req)
-        return page("Dashboard", "<h1>Welcome to Jenkins!</h1>")
     if head == "api":
         return api_answer(model, segs, req, model)
     if head == "job":
@@ -74,9 +74,6 @@ def dispatch(app: Any, model: Jenkins, req: Request) -> Response:
         return api_answer(whoami(req), rest, req, model)
     if head in ("me", "user"):
         return user_route(app, model, req, segs)
-    if head == "login" and not rest:
-        app.ensure_session(req)
-        return page("Sign in", "<form method='post' action='j_spring_security_check'></form>")
     if head in ("quietDown", "cancelQuietDown", "safeRestart", "restart") and not rest:
         return admin_route(app, model, req, head)
     if head == "computer":
