@@ -19,6 +19,7 @@ from itertools import groupby
 from dindjobs.errors import JenkinsError
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jobs.canonical import canonical, digest, fingerprint
+from dindjobs.jobs.items import item_key, kind_of
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.plan import REMOVALS, WRITES, Action, Change, Plan
 
@@ -68,14 +69,15 @@ def _stages(changes: list[Change]) -> list[list[Change]]:
     """Groups that must finish one after the other; items inside a group run in parallel."""
     writes = [c for c in changes if c.action in WRITES]
     removals = [c for c in changes if c.action in REMOVALS]
-    stages: list[list[Change]] = []
-    jobs = sorted((c for c in writes if c.kind == "job"), key=lambda c: c.depth)
-    stages += [list(group) for _, group in groupby(jobs, key=lambda c: c.depth)]
-    stages.append([c for c in writes if c.kind == "view"])
-    stages.append([c for c in removals if c.kind == "view"])
-    jobs = sorted((c for c in removals if c.kind == "job"), key=lambda c: -c.depth)
-    stages += [list(group) for _, group in groupby(jobs, key=lambda c: c.depth)]
-    return [stage for stage in stages if stage]
+    def write_step(change: Change) -> tuple[int, int]:
+        return kind_of(change.kind).rank, change.depth
+
+    def removal_step(change: Change) -> tuple[int, int]:
+        return -kind_of(change.kind).rank, -change.depth
+
+    stages = [list(group) for _, group in groupby(sorted(writes, key=write_step), key=write_step)]
+    stages += [list(group) for _, group in groupby(sorted(removals, key=removal_step), key=removal_step)]
+    return stages
 
 
 def apply_plan(plan: Plan, client: Jenkins, ledger: Ledger, *, workers: int = 4,
@@ -120,8 +122,8 @@ def apply_plan(plan: Plan, client: Jenkins, ledger: Ledger, *, workers: int = 4,
                 else:
                     runnable.append(change)
             for item in pool.map(lambda c: _run(c, client, ledger), runnable):
-                if item.result == "failed" and item.kind == "job" and item.action in _WRITE_NAMES:
-                    failed_folders.add(item.name.lower())
+                if item.result == "failed" and kind_of(item.kind).nested and item.action in _WRITE_NAMES:
+                    failed_folders.add(item_key(item.kind, item.name)[1])
                 report(item)
     return result
 
@@ -130,9 +132,9 @@ _WRITE_NAMES = {a.value for a in WRITES}
 
 
 def _failed_ancestor(change: Change, failed_folders: set[str]) -> str | None:
-    if change.kind != "job" or change.action not in WRITES:
+    if not kind_of(change.kind).nested or change.action not in WRITES:
         return None
-    parts = change.name.lower().split("/")
+    parts = item_key(change.kind, change.name)[1].split("/")
     for i in range(1, len(parts)):
         prefix = "/".join(parts[:i])
         if prefix in failed_folders:
@@ -147,10 +149,10 @@ def _run(change: Change, client: Jenkins, ledger: Ledger) -> ItemResult:
         if action in WRITES:
             _push(change, client, ledger)
         elif action is Action.DELETE:
-            (client.delete_job if change.kind == "job" else client.delete_view)(change.name)
+            kind_of(change.kind).delete(client, change.name)
             ledger.forget(change.kind, change.name)
         elif action is Action.DISABLE:
-            client.disable_job(change.name)
+            kind_of(change.kind).disable(client, change.name)
             _read_back(change, client, ledger, desired=None)
     except JenkinsError as exc:
         return ItemResult(change.kind, change.name, action.value, "failed", exc.one_line(),
@@ -160,16 +162,15 @@ def _run(change: Change, client: Jenkins, ledger: Ledger) -> ItemResult:
 
 def _push(change: Change, client: Jenkins, ledger: Ledger) -> None:
     assert change.push_xml is not None
-    if change.kind == "job":
-        (client.create_job if change.action is Action.CREATE else client.update_job)(change.name, change.push_xml)
-    else:
-        (client.create_view if change.action is Action.CREATE else client.update_view)(change.name, change.push_xml)
+    kind = kind_of(change.kind)
+    (kind.create if change.action is Action.CREATE else kind.update)(client, change.name, change.push_xml)
     _read_back(change, client, ledger, desired=change.desired_hash)
 
 
 def _read_back(change: Change, client: Jenkins, ledger: Ledger, desired: str | None) -> None:
-    stored = client.get_job_config(change.name) if change.kind == "job" else client.get_view_config(change.name)
-    drop = () if change.manages_disabled or change.kind != "job" else ("disabled",)
+    kind = kind_of(change.kind)
+    stored = kind.read(client, change.name)
+    drop = () if change.manages_disabled or not kind.has_disabled else ("disabled",)
     if desired is None:
         previous = ledger.get(change.kind, change.name) or {}
         desired = previous.get("desired")

@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dindjobs.errors import ConfigError
+from dindjobs.jobs.items import item_key
 
 VERSION = 1
 
 
 def _key(kind: str, name: str) -> str:
-    # Jenkins item names are case-insensitive; view names are not.
-    return f"{kind}:{name.lower() if kind == 'job' else name}"
+    return ":".join(item_key(kind, name))
 
 
 def ledger_path(state_dir: Path, url: str, identity: str | None) -> Path:
