@@ -209,7 +209,7 @@ def classify_prune(live: LiveItem, live_xml: str, record: dict, mode: str) -> Ch
     before = canonical(live_xml, drop)
     change = Change(live.kind, live.name, Action.UNCHANGED, is_folder=live.is_folder, before=before,
                     manages_disabled=manages_disabled)
-    if not (is_marked(live_xml) or record.get("stored") == digest(before)):
+    if not (is_marked(live_xml) or digest(before) in (record.get("stored"), record.get("pending"))):
         change.action = Action.CONFLICT
         change.reason = "in the ledger, but replaced in Jenkins by an item that is not ours: not pruned"
         return change
