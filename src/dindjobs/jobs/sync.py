@@ -99,7 +99,9 @@ def run_sync(
     stop = stop or threading.Event()
     own_client = client is None
     if client is None:
-        client = Jenkins(settings, pool_size=max(workers, FETCH_WORKERS))
+        # One quick retry of its own: longer outages are waited out by Recovery, which polls
+        # readiness every 0.1 s instead of backing off for up to 2 s between attempts.
+        client = Jenkins(settings, pool_size=max(workers, FETCH_WORKERS), retries=1)
     lock = None
     ledger: Ledger | None = None
     try:
