@@ -52,7 +52,7 @@ def test_name_targets_the_wrapper_on_its_own_port(docker_engine, docker_client, 
 
         # An explicit URL still wins, and a disagreeing wrapper name is a warning, not silence.
         other = f"http://127.0.0.1:{free_port()}/"
-        done = cli.run("--url", other, "--name", name, "config", "--json")
+        done = cli.run("--url", other, "--user", "admin", "--name", name, "config", "--json")
         assert done.returncode == 0 and json.loads(done.stdout)["url"] == other
         assert f"warning: using {other} (flag --url), not http://127.0.0.1:{port}/ of wrapper '{name}'" in done.stderr
     finally:
