@@ -27,16 +27,17 @@ from dindjobs.jenkins.client import Jenkins
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.plan import make_plan
 from dindjobs.jobs.render import render
-from support.standin_fixtures import ADMIN_TOKEN, ADMIN_USER, wait_until
+from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, wait_until
 
 REMOVED = "proj004"  # the project the rerun after a kill no longer defines
 
 
-def sync(standin, state: Path, *args: str) -> subprocess.Popen:
-    """``python -m dindjobs sync ARGS`` against ``standin``, as its own process."""
+def sync(standin, state: Path, *args: str, password: bool = False) -> subprocess.Popen:
+    """``python -m dindjobs sync ARGS`` against ``standin``, as its own process (with the admin's
+    API token, or with its password: then every POST needs a crumb of the current session)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DINDJOBS_", "JJB_"))}
-    env.update(DINDJOBS_URL=standin.url, DINDJOBS_USER=ADMIN_USER, DINDJOBS_TOKEN=ADMIN_TOKEN,
-               DINDJOBS_STATE_DIR=str(state))
+    env.update(DINDJOBS_URL=standin.url, DINDJOBS_USER=ADMIN_USER, DINDJOBS_STATE_DIR=str(state))
+    env.update({"DINDJOBS_PASSWORD": ADMIN_PASSWORD} if password else {"DINDJOBS_TOKEN": ADMIN_TOKEN})
     return subprocess.Popen([sys.executable, "-m", "dindjobs", "sync", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -156,16 +157,22 @@ def test_a_restart_during_a_cold_sync_is_ridden_out(standin_factory, small_tree,
     standin = standin_factory(restart_delay=0.3, restart_down=0.3 if moment % 4 else 0.0)
     state = tmp_path / "state"
     session = standin.session
-    proc = sync(standin, state, str(tree), "--workers", "4")
+    # Half of the runs use the password: the crumb of the old session must be renewed.
+    password = RESTART_MOMENTS.index(moment) % 2 == 1
+    proc = sync(standin, state, str(tree), "--workers", "4", password=password)
     if moment == 0:
         wait_until(lambda: any(r.path.startswith("/api/json") for r in standin.requests), 60, what="planning")
     else:
         wait_until(lambda: writes(standin) >= moment, 60, 0.001, what="writes")
     assert proc.poll() is None, "the sync ended before the restart"
+    mark = len(standin.requests)
     standin.restart(wait=False)
     code, out, err = finish(proc)
     assert code == 0, err[-3000:]
     assert standin.session != session  # it did restart
+    after = standin.requests[mark:]
+    assert any(r.path.startswith("/crumbIssuer") for r in after)  # a crumb of the new session
+    assert not [r for r in after if r.method == "POST" and r.status == 403]
     assert_server_equals_yaml(standin, rendered, state)
     assert owned(standin, state) == yaml_names(rendered)
 
