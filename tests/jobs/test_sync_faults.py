@@ -27,6 +27,7 @@ from dindjobs.jenkins.client import Jenkins
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.plan import make_plan
 from dindjobs.jobs.render import render
+from support.net import free_port
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, wait_until
 
 REMOVED = "proj004"  # the project the rerun after a kill no longer defines
@@ -300,3 +301,32 @@ def test_a_signal_stops_new_writes_and_saves_the_ledger(standin, tmp_path, signu
     assert f"dindjobs: {signal.Signals(signum).name}: stopped" in err
     time.sleep(0.2)
     assert len(server_names(standin)) == len(created)  # nothing was sent after the exit
+
+
+def test_a_url_where_nothing_listens_fails_at_once(tmp_path):
+    class Nowhere:
+        url = f"http://127.0.0.1:{free_port()}/"
+
+    d, _ = tree(tmp_path, "alpha", jobs=1)
+    code, _, err = finish(sync(Nowhere, tmp_path / "state", str(d)))
+    assert code == 1
+    assert err.strip().splitlines()[-1] == f"dindjobs: error: cannot reach Jenkins at {Nowhere.url} (connection refused)"
+
+
+def test_a_signal_while_waiting_for_the_lock_applies_nothing(standin, tmp_path):
+    state = tmp_path / "state"
+    a, _ = tree(tmp_path, "alpha")
+    writer = paused_writer(standin, state, a)
+    try:
+        waiter = sync(standin, state, str(a))
+        for line in waiter.stderr:
+            if waited(line):
+                break
+        waiter.send_signal(signal.SIGTERM)
+        code, _, err = finish(waiter)
+    finally:
+        writer.send_signal(signal.SIGCONT)
+    assert code == 143
+    assert err.strip().splitlines()[-1] == ("dindjobs: error: SIGTERM: stopped while waiting for the sync lock; "
+                                            "nothing applied")
+    assert finish(writer)[0] == 0

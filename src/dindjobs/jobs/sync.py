@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dindjobs.config import Settings
-from dindjobs.errors import DindjobsError, ExitCode, JenkinsError
+from dindjobs.errors import DindjobsError, ExitCode, JenkinsError, JenkinsNotReadyError
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jobs.apply import (
     DEFAULT_READY_TIMEOUT,
@@ -152,7 +152,10 @@ def _render_and_plan(settings: Settings, paths, client: Jenkins, *, plan_only: b
                                      ledger_for=ledger_for)
             return rendered, plan, ledger
         except JenkinsError as exc:
-            if not restarting(exc):
+            # Wait for a Jenkins that is restarting or starting (503), not for a wrong URL:
+            # refused or reset before anything answered in this run fails at once.
+            answered = client.session_id is not None or client.version is not None
+            if not restarting(exc) or not (answered or isinstance(exc, JenkinsNotReadyError)):
                 raise
             try:
                 recovery.wait(failed_at, exc)
