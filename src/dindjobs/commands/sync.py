@@ -81,7 +81,7 @@ class _Progress:
             self.bar.stop()
 
 
-def _confirm_removals(yes: bool):
+def _confirm_removals(yes: bool, signals: _Signals):
     def confirm(plan: Plan) -> bool:
         if yes:
             return True
@@ -89,7 +89,8 @@ def _confirm_removals(yes: bool):
             raise DindjobsError(f"{len(plan.removals)} item(s) would be removed (--prune)",
                                 hint="review with --plan, then confirm with --yes")
         names = ", ".join(c.name for c in plan.removals[:5]) + (" ..." if len(plan.removals) > 5 else "")
-        return click.confirm(f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?", err=True)
+        with signals.prompting():  # Ctrl-C at the prompt aborts it: nothing is in flight yet
+            return click.confirm(f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?", err=True)
     return confirm
 
 
@@ -137,7 +138,7 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
     try:
         with signals.installed():
             outcome = run_sync(app.settings, paths, plan_only=plan_only, prune=prune, force=force, adopt=adopt,
-                               recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes),
+                               recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes, signals),
                                on_plan=progress.plan, on_result=progress.result, on_progress=output.progress,
                                lock_timeout=lock_timeout, ready_timeout=ready_timeout, stop=signals.stop)
     except RenderError as exc:
@@ -172,17 +173,28 @@ class _Signals:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.number = signal.SIGINT
+        self._prompting = False
 
     @property
     def name(self) -> str:
         return signal.Signals(self.number).name
 
     def _handle(self, number: int, _frame) -> None:
+        if self._prompting:
+            raise KeyboardInterrupt
         if not self.stop.is_set():
             self.number = number
             output.progress(f"dindjobs: {signal.Signals(number).name}: finishing the requests in flight, "
                             "sending no new one")
         self.stop.set()
+
+    @contextlib.contextmanager
+    def prompting(self):
+        self._prompting = True
+        try:
+            yield
+        finally:
+            self._prompting = False
 
     @contextlib.contextmanager
     def installed(self):
