@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import jobs, nested, stats, tools, waitlat
+from bench import jobs, nested, restart, stats, tools, waitlat
 from bench.tools import BIN, REPO, Credentials
 
 RESULTS = REPO / "bench" / "results"
-SECTIONS = ("jobs", "scale", "wait", "nested")
+SECTIONS = ("jobs", "scale", "wait", "restart", "nested")
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,12 @@ class Config:
     build_runs: int = 5
     build_files: int = 3000
     start_runs: int = 5
+    restart_runs: int = 3
 
 
 FULL = Config()
 QUICK = Config(templates=20, runs=3, warmup=0, scale_projects=25, scale_runs=1, wait_samples=5, build_runs=1,
-               build_files=1000, start_runs=1)
+               build_files=1000, start_runs=1, restart_runs=1)
 
 
 def log(text: str) -> None:
@@ -91,6 +92,12 @@ def run(cfg: Config, sections: tuple[str, ...], work: Path) -> dict:
         rows += waitlat.rows(data)
         raw["wait"] = data
         seconds["wait"] = round(time.monotonic() - t)
+    if "restart" in sections:
+        t = time.monotonic()
+        data = restart.run(work, creds, cfg.projects, cfg.templates, cfg.restart_runs, log)
+        rows += restart.rows(data, small_jobs)
+        raw["restart"] = data
+        seconds["restart"] = round(time.monotonic() - t)
     if "nested" in sections:
         why = nested.available()
         if why:

@@ -8,7 +8,10 @@ server's) and talks on stdin/stdout:
   stand-in switches to ready (taken in this process, right after the switch, so a waiter's
   latency is measured from the real transition, not from a log line read later);
 - ``counts`` prints one JSON line ``{"total", "reads", "writes", "by_method"}`` over the requests
-  answered since the last ``reset``; ``reset`` clears them; ``quit`` (or EOF) stops the server.
+  answered since the last ``reset``; ``reset`` clears them; ``quit`` (or EOF) stops the server;
+- ``restart DELAY DOWN`` restarts it like ``/restart`` (DELAY seconds of 503 "restarting", then
+  DOWN seconds with the port closed, then a boot) and prints ``OK`` at once; ``restarted`` waits
+  for the restart to end and prints ``RESTARTED <seconds from the command to ready again>``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,32 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
+class _Restart:
+    """One restart at a time, timed from the command to the stand-in being ready again."""
+
+    def __init__(self, standin: StandIn) -> None:
+        self.standin = standin
+        self._done = threading.Event()
+        self._seconds = 0.0
+
+    def begin(self, delay: float, down: float) -> None:
+        self._done.clear()
+        started = time.monotonic()
+        self.standin.restart_down = down
+
+        def run() -> None:
+            self.standin.restart(delay=delay, wait=True, timeout=300)
+            self._seconds = time.monotonic() - started
+            self._done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def seconds(self, timeout: float = 600) -> float:
+        if not self._done.wait(timeout):
+            raise RuntimeError("the restart did not end")
+        return self._seconds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="stand-in host for the benchmarks")
     parser.add_argument("--home", required=True)
@@ -66,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         _say(f"READY {time.time():.6f}")
 
     threading.Thread(target=announce, daemon=True).start()
+    restart = _Restart(standin)
     try:
         for line in sys.stdin:
             command = line.strip()
@@ -76,6 +106,11 @@ def main(argv: list[str] | None = None) -> None:
                 _say("OK")
             elif command == "quit":
                 break
+            elif command.startswith("restart "):
+                restart.begin(*(float(v) for v in command.split()[1:3]))
+                _say("OK")
+            elif command == "restarted":
+                _say(f"RESTARTED {restart.seconds():.6f}")
             elif command:
                 _say(f"ERROR unknown command {command!r}")
     finally:

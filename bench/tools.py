@@ -124,6 +124,14 @@ class StandinProc:
     def reset(self) -> None:
         self._ask("reset", "OK")
 
+    def restart(self, delay: float, down: float) -> None:
+        """Start a restart (DELAY s of 503 "restarting", DOWN s with the port closed, a boot)."""
+        self._ask(f"restart {delay} {down}", "OK")
+
+    def restarted(self) -> float:
+        """Wait for the restart to end; its duration in seconds."""
+        return float(self._ask("restarted", "RESTARTED").split()[1])
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:

@@ -27,9 +27,21 @@ def test_version(capsys, clean_env):
     assert code == 0 and __version__ in out
 
 
-def test_usage_error_exit_code(capsys, clean_env):
-    code, _, err = run(capsys, "no-such-command")
-    assert code == 2 and "No such command" in err
+@pytest.mark.parametrize("argv, message", [
+    (["no-such-command"], "No such command 'no-such-command'"),
+    (["sync", "--no-such-option", "."], "No such option '--no-such-option'"),
+    (["sync", "--workers", "0", "."], "Invalid value for '--workers'"),
+    (["sync", "/no/such/path"], "Path '/no/such/path' does not exist"),
+])
+def test_usage_errors_exit_1_with_one_line(capsys, clean_env, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 1  # 2 would read as "changes pending" to scripts
+    assert err.count("\n") == 1 and err.startswith("dindjobs: error: ") and message in err
+
+
+def test_config_shows_where_the_url_came_from(capsys, clean_env):
+    code, out, _ = run(capsys, "--url", "http://ci.example:8080", "config", "--json")
+    assert code == 0 and '"url_source": "flag --url"' in out
 
 
 @pytest.fixture

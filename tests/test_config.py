@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from dindjobs.config import RedactingFilter, Secret, load_settings, read_secret_file
-from dindjobs.errors import ConfigError, SecretError
+from dindjobs.config import RedactingFilter, Secret, canonical_url, load_settings, read_secret_file
+from dindjobs.errors import ConfigError, DockerEngineError, SecretError
 
 SECRET = "s3cr3t-Value-42"
 
@@ -68,7 +68,7 @@ def test_secret_never_in_exception_messages(tmp_path):
         load_settings({"conf": str(bad)}, env={})
     assert SECRET not in str(info.value)
     with pytest.raises(ConfigError) as info:
-        load_settings({}, env={"DINDJOBS_TOKEN": SECRET})  # no user
+        load_settings({}, env={"DINDJOBS_TOKEN": SECRET, "DINDJOBS_URL": "http://ci.example/"})  # no user
     assert SECRET not in str(info.value)
 
 
@@ -109,3 +109,57 @@ def test_redacting_filter_scrubs_log_records(caplog):
     record = logger.makeRecord("x", logging.INFO, __file__, 1, "auth with %s ok", (SECRET,), None)
     RedactingFilter([SECRET]).filter(record)
     assert SECRET not in handler.format(record) and "***" in record.getMessage()
+
+
+def test_url_source_explicit_beats_the_wrapper_which_beats_the_default():
+    recorded = {"ci": "http://127.0.0.1:9090/"}
+    lookup = recorded.get
+    s = load_settings({"name": "ci"}, env={}, wrapper_url=lookup)
+    assert (s.url, s.url_source, s.warnings) == ("http://127.0.0.1:9090/", "wrapper ci (container label)", ())
+    s = load_settings({}, env={"DINDJOBS_NAME": "ci", "DINDJOBS_URL": "http://localhost:9090"}, wrapper_url=lookup)
+    assert (s.url, s.url_source, s.warnings) == ("http://localhost:9090/", "env DINDJOBS_URL", ())
+    s = load_settings({"url": "http://127.0.0.1:8080/"}, env={"DINDJOBS_NAME": "ci"}, wrapper_url=lookup)
+    assert s.url_source == "flag --url"
+    assert s.warnings == ("using http://127.0.0.1:8080/ (flag --url), not http://127.0.0.1:9090/ of wrapper 'ci'",)
+    s = load_settings({"name": "other"}, env={}, wrapper_url=lookup)
+    assert (s.url, s.url_source) == ("http://127.0.0.1:8080/", "default (no wrapper named 'other' on the engine)")
+    assert load_settings({}, env={}, wrapper_url=lookup).url_source == "default"
+    assert load_settings({}, env={}, wrapper_url=lookup).describe()["url_source"] == "default"
+
+
+def test_an_unreachable_engine_falls_back_to_the_default_and_says_why():
+    def lookup(name):
+        raise DockerEngineError("cannot reach the Docker engine at unix:///nowhere")
+
+    s = load_settings({"name": "ci"}, env={}, wrapper_url=lookup)
+    assert s.url_source == "default (cannot reach the Docker engine at unix:///nowhere)"
+
+
+def test_a_wrapper_password_without_user_means_the_admin(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text(SECRET)
+    s = load_settings({}, env={"DINDJOBS_PASSWORD_FILE": str(secret)})
+    assert (s.user, s.password.source) == ("admin", f"file {secret}")
+    s = load_settings({"name": "ci"}, env={"DINDJOBS_PASSWORD_FILE": str(secret)},
+                      wrapper_url={"ci": "http://127.0.0.1:9090/"}.get)
+    assert (s.url, s.user) == ("http://127.0.0.1:9090/", "admin")
+
+
+def test_wrapper_credentials_come_from_its_state_dir(tmp_path):
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "admin-password").write_text(SECRET + "\n")
+    s = load_settings({"name": "ci"}, env={"DINDJOBS_STATE_DIR": str(tmp_path)},
+                      wrapper_url={"ci": "http://127.0.0.1:9090/"}.get)
+    assert (s.user, s.credential.reveal()) == ("admin", SECRET)
+
+
+@pytest.mark.parametrize("spelling", ["http://localhost:18080", "HTTP://LOCALHOST:18080/", "http://[::1]:18080/",
+                                      "http://127.0.0.1:18080//"])
+def test_canonical_url_ignores_spelling(spelling):
+    assert canonical_url(spelling) == "http://127.0.0.1:18080/"
+
+
+def test_canonical_url_keeps_what_matters():
+    assert canonical_url("https://CI.example:443/jenkins") == "https://ci.example/jenkins/"
+    assert canonical_url("http://ci.example:8080/") != canonical_url("http://ci.example:8081/")
+    assert canonical_url("http://ci.example/Jenkins/") != canonical_url("http://ci.example/jenkins/")

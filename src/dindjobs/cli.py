@@ -14,7 +14,7 @@ import traceback
 import click
 
 from dindjobs import __version__
-from dindjobs.cli_support import App
+from dindjobs.cli_support import App, name_option
 from dindjobs.config import redact
 from dindjobs.errors import DindjobsError, ExitCode
 
@@ -65,7 +65,7 @@ class LazyGroup(click.Group):
 @click.option("--user", help="Jenkins user. Env: DINDJOBS_USER.")
 @click.option("--password-file", type=click.Path(dir_okay=False), help="File holding the password. Env: DINDJOBS_PASSWORD_FILE.")
 @click.option("--token-file", type=click.Path(dir_okay=False), help="File holding an API token. Env: DINDJOBS_TOKEN_FILE.")
-@click.option("--name", help="Wrapper name (container and volume prefix). Env: DINDJOBS_NAME. Default dindjobs.")
+@name_option
 @click.option("--timeout", type=float, help="Seconds for each HTTP request. Default 30.")
 @click.option("--debug", is_flag=True, help="Verbose logs and tracebacks (secrets stay hidden).")
 @click.pass_context
@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             group.invoke(ctx)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # Exit 2 means "changes pending" (sync --plan); a usage error is an error like any other.
+        command = exc.ctx.command_path if exc.ctx is not None else "dindjobs"
+        click.echo(f"dindjobs: error: {exc.format_message().rstrip('.')} (see `{command} --help`)", err=True)
+        sys.exit(ExitCode.ERROR)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Mapping
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from dindjobs import output
 from dindjobs.config import RedactingFilter, Settings, load_settings
 
 
@@ -29,7 +31,9 @@ class App:
             if sys.stdin.isatty() and sys.stderr.isatty():
                 def prompt(text: str) -> str:
                     return click.prompt(text, hide_input=True, err=True, default="", show_default=False)
-            self._settings = load_settings(self.flags, prompt=prompt)
+            self._settings = load_settings(self.flags, prompt=prompt, wrapper_url=wrapper_url)
+            for warning in self._settings.warnings:
+                output.progress(f"warning: {warning}")
             # From here on, no log line may carry a secret value.
             redaction = RedactingFilter(self._settings.secrets())
             for handler in logging.getLogger().handlers:
@@ -45,6 +49,22 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def wrapper_url(name: str) -> str | None:
+    """The URL recorded on the wrapper container called ``name`` (None when there is none).
+
+    The Docker SDK is imported only here, when a command needs its target (it costs ~0.2 s)."""
+    container = importlib.import_module("dindjobs.wrapper.container")
+    return container.Wrapper(container.connect(timeout=5), name).url
+
+
+def name_option(func: Callable) -> Callable:
+    """``--name``: the wrapper a command is about (one definition for every command)."""
+    return click.option(
+        "--name", help="Wrapper name (container and volume prefix); a command's own --name beats the "
+        "global one. Env: DINDJOBS_NAME. Default dindjobs."
+    )(func)
 
 
 def json_option(func: Callable) -> Callable:

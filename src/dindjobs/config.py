@@ -14,8 +14,9 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from dindjobs.errors import ConfigError, SecretError
+from dindjobs.errors import ConfigError, DindjobsError, SecretError
 
 DEFAULT_URL = "http://127.0.0.1:8080/"
 DEFAULT_NAME = "dindjobs"
@@ -74,6 +75,8 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     state_dir: Path = dataclasses.field(default_factory=lambda: default_state_dir({}))
     conf_path: Path | None = None
+    url_source: str = "default"  # which of flag / env / ini / wrapper label / default gave the URL
+    warnings: tuple[str, ...] = ()  # said once on stderr by the CLI (e.g. a URL that is not the wrapper's)
 
     @property
     def credential(self) -> Secret | None:
@@ -93,6 +96,7 @@ class Settings:
         """A printable view of the settings, with secrets reduced to their source."""
         return {
             "url": self.url,
+            "url_source": self.url_source,
             "user": self.user,
             "password": self.password.source if self.password else None,
             "token": self.token.source if self.token else None,
@@ -162,13 +166,15 @@ def load_settings(
     flags: Mapping[str, object] | None = None,
     env: Mapping[str, str] | None = None,
     prompt: Callable[[str], str] | None = None,
+    wrapper_url: Callable[[str], str | None] | None = None,
 ) -> Settings:
     """Resolve settings from flags, then environment, then the ini file.
 
     ``flags`` holds command-line values (None when not given): ``conf``, ``url``, ``user``,
     ``name``, ``timeout``, ``workers``, ``password_file``, ``token_file``. ``prompt`` is called
     for a password only when a user is known, no secret was found and it is not None (the CLI
-    passes one only on a TTY).
+    passes one only on a TTY). ``wrapper_url(name)`` is the URL recorded on the wrapper of that
+    name (None when there is none); see :func:`resolve_url` for how the target is chosen.
     """
     flags = dict(flags or {})
     env = os.environ if env is None else env
@@ -183,12 +189,12 @@ def load_settings(
         return None
 
     where_conf = f"file {conf_path}" if conf_path else "defaults"
-    url = str(_first(flags.get("url"), env.get(ENV_URL), ini_get("jenkins", "url"), DEFAULT_URL))
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"Jenkins URL must start with http:// or https://, got {url!r}")
-    if not url.endswith("/"):
-        url += "/"
-    name = str(_first(flags.get("name"), env.get(ENV_NAME), ini_get("dindjobs", "name"), DEFAULT_NAME))
+    name_given = _first(flags.get("name"), env.get(ENV_NAME), ini_get("dindjobs", "name"))
+    name = str(name_given or DEFAULT_NAME)
+    url, url_source, warnings = resolve_url(
+        [(flags.get("url"), "flag --url"), (env.get(ENV_URL), f"env {ENV_URL}"),
+         (ini_get("jenkins", "url"), f"file {conf_path} [jenkins] url")],
+        name, name_given is not None, wrapper_url)
     timeout = _number(
         _first(flags.get("timeout"), ini_get("jenkins", "timeout"), DEFAULT_TIMEOUT),
         "timeout", float, where_conf,
@@ -203,6 +209,7 @@ def load_settings(
     token = _resolve_token(flags, env, ini_get)
     password = _resolve_password(flags, env, ini_get, conf_path)
     user = _first(flags.get("user"), env.get(ENV_USER), ini_get("jenkins", "user"))
+    own_wrapper = not url_source.startswith(("flag", "env", "file"))  # a wrapper's (or the default) Jenkins
 
     if token is None and password is None:
         # `dindjobs up` stores the admin password of the wrapper it started.
@@ -215,10 +222,12 @@ def load_settings(
             if value:
                 password = Secret(value, "prompt")
     if (token or password) and user is None:
-        raise ConfigError(
-            "a password or token is set but no user",
-            hint=f"set {ENV_USER}, --user or [jenkins] user",
-        )
+        if not own_wrapper:
+            raise ConfigError(
+                "a password or token is set but no user",
+                hint=f"set {ENV_USER}, --user or [jenkins] user",
+            )
+        user = DEFAULT_USER  # the wrapper's Jenkins is set up with this admin id
 
     return Settings(
         url=url,
@@ -230,7 +239,67 @@ def load_settings(
         workers=int(workers),
         state_dir=state_dir,
         conf_path=conf_path,
+        url_source=url_source,
+        warnings=tuple(warnings),
     )
+
+
+def resolve_url(explicit: Iterable[tuple[object, str]], name: str, name_given: bool,
+                wrapper_url: Callable[[str], str | None] | None) -> tuple[str, str, list[str]]:
+    """The Jenkins to talk to: ``(url, where it came from, warnings)``.
+
+    An explicit URL (the first non-empty of ``explicit``, pairs of value and source) wins;
+    otherwise the URL recorded on the wrapper called ``name`` when it exists; otherwise the
+    default. When a URL and a wrapper name are both given and disagree, a warning says so.
+    """
+    url, source = next(((str(v), where) for v, where in explicit if v not in (None, "")), (None, ""))
+    recorded, problem = None, ""
+    if wrapper_url is not None and (url is None or name_given):
+        try:
+            recorded = wrapper_url(name)
+        except DindjobsError as exc:
+            problem = exc.one_line()
+    warnings = []
+    if url is not None:
+        url = _checked_url(url, source)
+        if recorded and name_given and canonical_url(recorded) != canonical_url(url):
+            warnings.append(f"using {url} ({source}), not {recorded} of wrapper {name!r}")
+        return url, source, warnings
+    if recorded:
+        return _checked_url(recorded, f"wrapper {name}"), f"wrapper {name} (container label)", warnings
+    if name_given:
+        why = problem or f"no wrapper named {name!r} on the engine"
+        return DEFAULT_URL, f"default ({why})", warnings
+    return DEFAULT_URL, "default", warnings
+
+
+def _checked_url(url: str, source: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"Jenkins URL must start with http:// or https://, got {url!r} ({source})")
+    return url if url.endswith("/") else url + "/"
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str:
+    """``url`` spelled one way: scheme and host lower case, every loopback name as 127.0.0.1,
+    the default port dropped, one trailing slash (what identifies a Jenkins across spellings)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if host in _LOOPBACK:
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    path = parts.path.rstrip("/") + "/"
+    return f"{scheme}://{netloc}{path}"
 
 
 def _resolve_token(flags, env, ini_get) -> Secret | None:

@@ -101,3 +101,11 @@ class PartialFailure(DindjobsError):
 
 class TimeoutExpired(DindjobsError):
     """A wait ran out of time; the message says the last state seen."""
+
+
+class Interrupted(DindjobsError):
+    """SIGINT or SIGTERM stopped the command; the exit code is 128 + the signal number."""
+
+    def __init__(self, message: str, signal_number: int, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = 128 + signal_number  # type: ignore[assignment] - 130 or 143, not an ExitCode

@@ -53,3 +53,12 @@ def test_loading_until_it_announces_ready(tmp_path, creds):
         assert standin.ready_at is None
     finally:
         standin.stop()
+
+
+def test_a_restart_is_timed_from_the_command_to_ready_again(tmp_path, creds):
+    with StandinProc(tmp_path / "home", creds) as standin:
+        standin.restart(0.3, 0.2)
+        assert _get(standin.url, creds.token) in (503, 200)  # 503 "restarting" at first
+        seconds = standin.restarted()
+        assert seconds >= 0.5  # at least the 503 phase and the closed port
+        assert _get(standin.url, creds.token) == 200

@@ -157,3 +157,9 @@ def test_build_queue_log_and_stop(client):
     client.stop_build("slow", number)
     wait_until(lambda: not client.build_info("slow", number)["inProgress"], what="aborted")
     assert client.build_info("slow", number)["result"] == "ABORTED"
+
+
+def test_error_text_from_jenkins_keeps_its_utf8(client):
+    client.create_job("svc0-ä", job_xml("true"))
+    with pytest.raises(JenkinsAPIError, match="400 A job already exists with the name .svc0-ä."):
+        client.create_job("svc0-ä", job_xml("true"))

@@ -9,13 +9,13 @@ import click
 
 from dindjobs import output
 from dindjobs.backup.operations import backup
-from dindjobs.cli_support import json_option, pass_app
+from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
 
 
 @click.command("backup")
-@click.option("--name", help="Wrapper name; overrides the global --name.")
+@name_option
 @click.option("-o", "--output", "path", type=click.Path(dir_okay=False, path_type=Path),
               help="Archive to write (.tar.gz, or .tar.zst with the zstandard module). "
                    "Default: <name>-<UTC time>.tar.zst or .tar.gz in the current directory.")

@@ -8,7 +8,7 @@ import os
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import exits_with, json_option, pass_app
+from dindjobs.cli_support import exits_with, json_option, name_option, pass_app
 from dindjobs.doctor.checks import HOST_SOCKETS, audit, failed
 from dindjobs.errors import ExitCode
 from dindjobs.wrapper.container import Wrapper
@@ -22,7 +22,7 @@ def _host_sockets() -> tuple[str, ...]:
 
 
 @click.command("doctor")
-@click.option("--name", help="Wrapper name; overrides the global --name.")
+@name_option
 @json_option
 @pass_app
 @exits_with

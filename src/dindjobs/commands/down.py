@@ -8,7 +8,7 @@ import sys
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import json_option, pass_app
+from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.errors import ConfigError
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
@@ -16,7 +16,7 @@ from dindjobs.wrapper.secrets import admin_password_path
 
 
 @click.command("down")
-@click.option("--name", help="Wrapper name; overrides the global --name.")
+@name_option
 @click.option("--volumes", "remove_volumes", is_flag=True,
               help="Also delete its volumes (Jenkins home and the nested images) and the generated password.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting volumes.")

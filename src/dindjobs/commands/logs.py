@@ -6,13 +6,13 @@ import sys
 
 import click
 
-from dindjobs.cli_support import pass_app
+from dindjobs.cli_support import name_option, pass_app
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
 
 
 @click.command("logs")
-@click.option("--name", help="Wrapper name; overrides the global --name.")
+@name_option
 @click.option("-f", "--follow", is_flag=True, help="Keep streaming new output.")
 @click.option("--tail", type=int, default=None, help="Only the last N lines.")
 @pass_app

@@ -9,14 +9,14 @@ import click
 
 from dindjobs import output
 from dindjobs.backup.operations import restore
-from dindjobs.cli_support import json_option, pass_app
+from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
 
 
 @click.command("restore")
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--name", help="Wrapper name to restore into; overrides the global --name.")
+@name_option
 @click.option("--force", is_flag=True, help="Replace an existing wrapper of that name and its volumes.")
 @click.option("--image", help="Wrapper image to use instead of the one recorded in the archive.")
 @click.option("--port", type=int, help="Jenkins HTTP port instead of the recorded one.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import json_option, pass_app
+from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
 
@@ -22,7 +22,7 @@ def _size(size: object) -> str:
 
 
 @click.command("status")
-@click.option("--name", help="Wrapper name; overrides the global --name.")
+@name_option
 @json_option
 @pass_app
 def command(app, name, as_json) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import exits_with, json_option, pass_app
-from dindjobs.errors import DindjobsError, RenderError
-from dindjobs.jobs.apply import ItemResult
+from dindjobs.cli_support import exits_with, json_option, name_option, pass_app
+from dindjobs.errors import DindjobsError, Interrupted, RenderError
+from dindjobs.jobs.apply import DEFAULT_READY_TIMEOUT, ItemResult
+from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT
 from dindjobs.jobs.plan import Action, Plan
 from dindjobs.jobs.render import error_details
 from dindjobs.jobs.sync import prune_guard, run_sync
@@ -77,7 +81,7 @@ class _Progress:
             self.bar.stop()
 
 
-def _confirm_removals(yes: bool):
+def _confirm_removals(yes: bool, signals: _Signals):
     def confirm(plan: Plan) -> bool:
         if yes:
             return True
@@ -85,7 +89,8 @@ def _confirm_removals(yes: bool):
             raise DindjobsError(f"{len(plan.removals)} item(s) would be removed (--prune)",
                                 hint="review with --plan, then confirm with --yes")
         names = ", ".join(c.name for c in plan.removals[:5]) + (" ..." if len(plan.removals) > 5 else "")
-        return click.confirm(f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?", err=True)
+        with signals.prompting():  # Ctrl-C at the prompt aborts it: nothing is in flight yet
+            return click.confirm(f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?", err=True)
     return confirm
 
 
@@ -110,25 +115,39 @@ class _SyncCommand(click.Command):
 @click.option("--adopt", is_flag=True, help="Take over existing items of the same name that dindjobs did not create.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Look for YAML in subdirectories.")
 @click.option("-x", "--exclude", "excludes", multiple=True, help="Directory pattern to skip (repeatable).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+              help="Seconds to wait for another sync of the same Jenkins to finish.")
+@click.option("--timeout", "ready_timeout", type=click.FloatRange(min=0), default=DEFAULT_READY_TIMEOUT,
+              show_default=True, help="Seconds to wait for a restarting Jenkins to be ready again.")
+@name_option
 @json_option
 @pass_app
 @exits_with
-def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive, excludes, as_json) -> int:
+def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive, excludes, lock_timeout,
+            ready_timeout, name, as_json) -> int:
     """Render the YAML, compare it with what Jenkins has now, and create, update or restore
     what differs (folders before their contents). Unchanged items get no request; items
     changed in Jenkins since the last sync show as drifted and are restored; items that exist
     but are not ours are left alone. Exit 0 in sync or all applied, 2 changes pending (--plan),
-    3 some items failed (see the table)."""
-    app.override(workers=workers)
+    3 some items failed (see the table). One sync per Jenkins at a time: a second one waits
+    (--lock-timeout). A Jenkins restart is waited out (--timeout). Ctrl-C or SIGTERM lets the
+    requests in flight finish, saves what was done and exits 130 or 143."""
+    app.override(workers=workers, name=name)
     progress = _Progress(quiet=as_json or plan_only)
+    signals = _Signals()
     try:
-        outcome = run_sync(app.settings, paths, plan_only=plan_only, prune=prune, force=force, adopt=adopt,
-                           recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes),
-                           on_plan=progress.plan, on_result=progress.result)
+        with signals.installed():
+            outcome = run_sync(app.settings, paths, plan_only=plan_only, prune=prune, force=force, adopt=adopt,
+                               recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes, signals),
+                               on_plan=progress.plan, on_result=progress.result, on_progress=output.progress,
+                               lock_timeout=lock_timeout, ready_timeout=ready_timeout, stop=signals.stop)
     except RenderError as exc:
         for line in error_details(exc):
             output.progress(line)
         raise
+    except InterruptedError:
+        raise Interrupted(f"{signals.name}: stopped while waiting for the sync lock; nothing applied",
+                          signals.number) from None
     finally:
         progress.close()
     if as_json:
@@ -142,4 +161,49 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
                                [(f"{r.kind} {r.name}", r.action, r.result, r.reason) for r in result.items])
         click.echo(result.summary_line() if result.items else
                    f"In sync: {result.unchanged} items unchanged, nothing sent.")
+    if outcome.result is not None and outcome.result.interrupted:
+        output.progress(f"dindjobs: {signals.name}: stopped; the ledger is saved. {outcome.result.summary_line()}")
+        return 128 + signals.number
     return int(outcome.exit_code)
+
+
+class _Signals:
+    """SIGINT and SIGTERM set an event instead of killing the run (see jobs.sync.run_sync)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.number = signal.SIGINT
+        self._prompting = False
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.number).name
+
+    def _handle(self, number: int, _frame) -> None:
+        if self._prompting:
+            raise KeyboardInterrupt
+        if not self.stop.is_set():
+            self.number = number
+            output.progress(f"dindjobs: {signal.Signals(number).name}: finishing the requests in flight, "
+                            "sending no new one")
+        self.stop.set()
+
+    @contextlib.contextmanager
+    def prompting(self):
+        self._prompting = True
+        try:
+            yield
+        finally:
+            self._prompting = False
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)

@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import json_option, pass_app
+from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
 from dindjobs.wrapper.secrets import ensure_admin_password
@@ -15,7 +15,7 @@ from dindjobs.wrapper.spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NET
 
 
 @click.command("up")
-@click.option("--name", help="Wrapper name (container and volume prefix); overrides the global --name.")
+@name_option
 @click.option("--image", envvar="DINDJOBS_IMAGE", default=DEFAULT_IMAGE, show_default=True,
               help="Wrapper image. Env: DINDJOBS_IMAGE.")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Jenkins HTTP port on this machine.")

@@ -7,7 +7,7 @@ import threading
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import exits_with, json_option, pass_app
+from dindjobs.cli_support import exits_with, json_option, name_option, pass_app
 from dindjobs.config import redact
 from dindjobs.errors import RenderError
 from dindjobs.jenkins.client import Jenkins
@@ -42,7 +42,7 @@ class _Console:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--jobs", "pattern", metavar="GLOB",
               help="Only jobs whose full name matches GLOB (e.g. 'images/*'). Without PATH: jobs on the server.")
-@click.option("--name", help="Wrapper name; overrides the global --name.")
+@name_option
 @click.option("--no-trigger", is_flag=True, help="Check each job's last build instead of starting a new one.")
 @click.option("--timeout", "phase_timeout", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
               help="Seconds allowed for each phase of each job: in the queue, building, finishing the log.")

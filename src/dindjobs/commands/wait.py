@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import json_option, pass_app
+from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.jenkins.readiness import wait
 from dindjobs.wrapper.container import find_running
 
@@ -13,7 +13,7 @@ from dindjobs.wrapper.container import find_running
 @click.command("wait")
 @click.option("--timeout", "wait_timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
               help="Seconds to wait before giving up (the error says the last state seen).")
-@click.option("--name", help="Wrapper name; overrides the global --name.")
+@name_option
 @click.option("--no-wrapper", is_flag=True, help="Wait for Jenkins only, even if a wrapper of that name runs.")
 @json_option
 @pass_app

@@ -241,7 +241,7 @@ class Jenkins:
         if status == 404:
             return JenkinsNotFoundError(f"404 {what} does not exist", status=404)
         if status == 400:
-            reason = headers.get("X-Error") or "bad request"
+            reason = _header_text(headers.get("X-Error")) or "bad request"
             return JenkinsAPIError(f"400 {reason} ({what})", status=400)
         if status == 500 and rejected_xml:
             return JenkinsAPIError(f"500 Jenkins rejected the XML of {what}", status=500,
@@ -463,6 +463,16 @@ def _quote(text: str, safe: str = "") -> str:
 def _text(response: requests.Response) -> str:
     # Jenkins sends config.xml as application/xml without a charset; it is UTF-8.
     return response.content.decode("utf-8", errors="replace")
+
+
+def _header_text(value: str | None) -> str | None:
+    """A header as Jenkins meant it: it sends UTF-8 bytes, which HTTP clients decode as Latin-1."""
+    if not value:
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

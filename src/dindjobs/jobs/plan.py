@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from dindjobs.errors import JenkinsAPIError, JenkinsNotFoundError, RenderError
 from dindjobs.jenkins.client import Jenkins, Listing, LiveItem
 from dindjobs.jobs.canonical import canonical, digest, fingerprint, is_marked, top_level_text, with_disabled
+from dindjobs.jobs.items import item_key, kind_of
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.render import Rendered, RenderedItem
 
@@ -50,7 +51,7 @@ PENDING = (*WRITES, *REMOVALS, Action.CONFLICT)
 class Change:
     """What sync will do (or refuses to do) to one item, and why."""
 
-    kind: str  # "job" or "view"
+    kind: str  # a registered kind (dindjobs.jobs.items)
     name: str
     action: Action
     reason: str = ""
@@ -65,7 +66,7 @@ class Change:
 
     @property
     def depth(self) -> int:
-        return self.name.count("/") if self.kind == "job" else 0
+        return kind_of(self.kind).depth(self.name)
 
     @property
     def label(self) -> str:
@@ -146,8 +147,9 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
         # Same bytes on both sides as when the last sync found them in sync: no parsing needed.
         return Change(item.kind, item.name, Action.UNCHANGED, "identical to the last sync", is_folder=item.is_folder,
                       manages_disabled=bool(record.get("manages_disabled")), desired_hash=record.get("desired"))
-    manages_disabled = item.kind == "job" and top_level_text(item.xml, "disabled") is not None
-    drop = () if manages_disabled or item.kind != "job" else ("disabled",)
+    has_disabled = kind_of(item.kind).has_disabled
+    manages_disabled = has_disabled and top_level_text(item.xml, "disabled") is not None
+    drop = () if manages_disabled or not has_disabled else ("disabled",)
     after = canonical(item.xml, drop)
     change = Change(item.kind, item.name, Action.UNCHANGED, is_folder=item.is_folder,
                     manages_disabled=manages_disabled, desired_hash=digest(after), after=after)
@@ -155,7 +157,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
         change.action, change.reason, change.push_xml = Action.CREATE, "not in Jenkins", item.xml
         change.rendered_signature = item.signature
         return change
-    if item.kind == "job" and live.is_folder != item.is_folder:
+    if live.is_folder != item.is_folder:
         change.action = Action.CONFLICT
         change.reason = f"exists in Jenkins as a {'folder' if live.is_folder else 'job'} ({live.cls}); delete it first"
         return change
@@ -166,7 +168,7 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
                   "fingerprint": fingerprint(item.signature, live_xml)}
     comparable = record is not None and record.get("manages_disabled") == manages_disabled
     push = item.xml
-    if not manages_disabled and item.kind == "job":
+    if not manages_disabled and has_disabled:
         live_disabled = top_level_text(live_xml, "disabled")
         if live_disabled is not None:
             push = with_disabled(item.xml, live_disabled)  # `disabled` absent in YAML: keep Jenkins' value
@@ -201,17 +203,18 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
 
 def classify_prune(live: LiveItem, live_xml: str, record: dict, mode: str) -> Change:
     """Decide what ``--prune=mode`` does to an item the ledger owns and the YAML no longer defines."""
+    kind = kind_of(live.kind)
     manages_disabled = bool(record.get("manages_disabled", True))
-    drop = () if manages_disabled or live.kind != "job" else ("disabled",)
+    drop = () if manages_disabled or not kind.has_disabled else ("disabled",)
     before = canonical(live_xml, drop)
     change = Change(live.kind, live.name, Action.UNCHANGED, is_folder=live.is_folder, before=before,
                     manages_disabled=manages_disabled)
-    if not (is_marked(live_xml) or record.get("stored") == digest(before)):
+    if not (is_marked(live_xml) or digest(before) in (record.get("stored"), record.get("pending"))):
         change.action = Action.CONFLICT
         change.reason = "in the ledger, but replaced in Jenkins by an item that is not ours: not pruned"
         return change
     if mode == "disable":
-        if live.kind != "job" or live.is_folder:
+        if kind.disable is None or live.is_folder:
             change.reason = f"no longer in the YAML; a {'folder' if live.is_folder else live.kind} cannot be disabled"
         elif top_level_text(live_xml, "disabled") == "true":
             change.reason = "no longer in the YAML; already disabled"
@@ -224,9 +227,10 @@ def classify_prune(live: LiveItem, live_xml: str, record: dict, mode: str) -> Ch
 
 def guard_folder_deletes(changes: list[Change], listing: Listing) -> None:
     """A folder delete would take its whole content: keep it unless every item inside goes too."""
-    deleting = {c.name.lower() for c in changes if c.kind == "job" and c.action is Action.DELETE}
+    deleting = {item_key(c.kind, c.name)[1] for c in changes
+                if c.action is Action.DELETE and kind_of(c.kind).nested}
     for change in changes:
-        if change.kind != "job" or change.action is not Action.DELETE or not change.is_folder:
+        if change.action is not Action.DELETE or not change.is_folder:
             continue
         prefix = change.name.lower() + "/"
         foreign = [item.name for key, item in listing.jobs.items() if key.startswith(prefix) and key not in deleting]
@@ -237,12 +241,13 @@ def guard_folder_deletes(changes: list[Change], listing: Listing) -> None:
 
 
 def order(changes: Sequence[Change]) -> list[Change]:
-    """Apply order: jobs parents first, then views; removals last, views then deepest jobs first."""
+    """Apply order: kinds by rank (jobs, then views), parents first; removals last, in the
+    reverse rank order, deepest first."""
     def key(change: Change) -> tuple:
-        removal = change.action in REMOVALS
-        if removal:
-            return (2, 0 if change.kind == "view" else 1, -change.depth, change.name.lower())
-        return (0 if change.kind == "job" else 1, 0, change.depth, change.name.lower())
+        rank = kind_of(change.kind).rank
+        if change.action in REMOVALS:
+            return (1, -rank, -change.depth, change.name.lower())
+        return (0, rank, change.depth, change.name.lower())
     return sorted(changes, key=key)
 
 
@@ -284,7 +289,7 @@ class Snapshot:
         listing = self.client.list_items()
         ledger = self.ledger_for(self.client.url, self.client.identity)
         for kind, name, _record in ledger.items():
-            live = listing.job(name) if kind == "job" else listing.views.get(name)
+            live = kind_of(kind).find(listing, name)
             if live is not None:
                 self.config(live)
         return listing, ledger
@@ -295,7 +300,7 @@ class Snapshot:
 
     def config(self, live: LiveItem) -> Future:
         """A future for the stored config.xml of ``live`` (None if it vanished since the listing)."""
-        key = (live.kind, live.name.lower() if live.kind == "job" else live.name)
+        key = item_key(live.kind, live.name)
         with self._lock:
             future = self._configs.get(key)
             if future is None:
@@ -304,9 +309,7 @@ class Snapshot:
 
     def _fetch(self, live: LiveItem) -> str | None:
         try:
-            if live.kind == "job":
-                return self.client.get_job_config(live.name)
-            return self.client.get_view_config(live.name)
+            return kind_of(live.kind).read(self.client, live.name)
         except JenkinsNotFoundError:
             return None
 
@@ -340,21 +343,21 @@ def _plan(rendered: Rendered, snapshot: Snapshot, *, prune: str | None, adopt: b
     changes: list[Change] = []
     pending: list[tuple[RenderedItem | None, LiveItem, Future]] = []
     for item in rendered.items:
-        live = listing.job(item.name) if item.kind == "job" else listing.views.get(item.name)
+        live = kind_of(item.kind).find(listing, item.name)
         if live is None:
             changes.append(classify(item, None, None, ledger.get(item.kind, item.name), adopt=adopt))
         else:
             pending.append((item, live, snapshot.config(live)))
-    desired_keys = {(i.kind, i.name.lower() if i.kind == "job" else i.name) for i in rendered.items}
+    desired_keys = {item_key(i.kind, i.name) for i in rendered.items}
     owned_live = 0
     stale: list[tuple[str, str]] = []
     for kind, name, _record in ledger.items():
-        live = listing.job(name) if kind == "job" else listing.views.get(name)
+        live = kind_of(kind).find(listing, name)
         if live is None:
             stale.append((kind, name))
             continue
         owned_live += 1
-        if prune and (kind, name.lower() if kind == "job" else name) not in desired_keys:
+        if prune and item_key(kind, name) not in desired_keys:
             pending.append((None, live, snapshot.config(live)))
 
     for item, live, future in pending:

@@ -50,6 +50,8 @@ MANAGED_MARKER = MAGIC_MANAGE_STRING
 
 FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
 
+YAML_SUFFIXES = (".yaml", ".yml")  # what JJB's loader reads from a directory
+
 # Jenkins.checkGoodName: characters Jenkins rejects in an item or view name.
 UNSAFE_CHARS = "?*/\\%!@#$^&|<>[]:;"
 
@@ -186,6 +188,8 @@ def _expand(paths: Sequence[str | os.PathLike[str]], recursive: bool, excludes: 
             out.extend(Path(d) for d in recurse_path(str(path), excludes))
         else:
             out.append(path)
+    if not any(p.is_file() or any(f.suffix in YAML_SUFFIXES for f in p.iterdir() if f.is_file()) for p in out):
+        raise RenderError(f"no JJB YAML found under {' '.join(str(p) for p in paths)}")
     return out
 
 

@@ -8,14 +8,25 @@ not stop the others.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dindjobs.config import Settings
-from dindjobs.errors import DindjobsError, ExitCode
+from dindjobs.errors import DindjobsError, ExitCode, JenkinsError, JenkinsNotReadyError
 from dindjobs.jenkins.client import Jenkins
-from dindjobs.jobs.apply import ApplyResult, ItemResult, apply_plan
+from dindjobs.jobs.apply import (
+    DEFAULT_READY_TIMEOUT,
+    ApplyResult,
+    ItemResult,
+    Recovery,
+    Stopped,
+    apply_plan,
+    restarting,
+)
 from dindjobs.jobs.ledger import Ledger
+from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT, SyncLock
 from dindjobs.jobs.plan import Plan, Snapshot, make_plan
 from dindjobs.jobs.render import Rendered, render
 
@@ -67,29 +78,38 @@ def run_sync(
     confirm: Callable[[Plan], bool] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     on_result: Callable[[ItemResult, int, int], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
     client: Jenkins | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    stop: threading.Event | None = None,
 ) -> SyncOutcome:
     """Render ``paths``, plan against Jenkins and (unless ``plan_only``) apply.
 
     ``confirm(plan)`` is asked before removals (return False to stop with nothing applied).
-    ``on_plan`` sees the plan before anything is written; ``on_result`` each finished item.
+    ``on_plan`` sees the plan before anything is written; ``on_result`` each finished item;
+    ``on_progress`` the waits (for the lock, for a restarting Jenkins).
     Pass ``client`` to reuse a connection (its crumb and session survive between calls).
+    Unless ``plan_only``, the instance's sync lock is held from before the ledger is read until
+    it is saved (waiting up to ``lock_timeout``). A restart of Jenkins is waited out (up to
+    ``ready_timeout`` each time). Setting ``stop`` ends the run early: requests in flight
+    finish, nothing new is sent, the ledger is saved.
     """
     workers = workers or settings.workers
+    stop = stop or threading.Event()
     own_client = client is None
     if client is None:
-        client = Jenkins(settings, pool_size=max(workers, FETCH_WORKERS))
-    # Reading the server (GETs only) overlaps with rendering; nothing is written before both are
-    # done and valid. A YAML error still wins over a server error.
-    snapshot = Snapshot(client, lambda url, identity: Ledger.open(settings.state_dir, url, identity),
-                        FETCH_WORKERS)
+        # One quick retry of its own: longer outages are waited out by Recovery, which polls
+        # readiness every 0.1 s instead of backing off for up to 2 s between attempts.
+        client = Jenkins(settings, pool_size=max(workers, FETCH_WORKERS), retries=1)
+    lock = None
+    ledger: Ledger | None = None
     try:
-        try:
-            rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=settings.conf_path)
-            plan, ledger = make_plan(rendered, client, prune=prune, adopt=adopt, snapshot=snapshot,
-                                     ledger_for=snapshot.ledger_for)
-        finally:
-            snapshot.close()
+        if not plan_only:
+            lock = SyncLock(settings.state_dir, client.url).acquire(lock_timeout, on_wait=on_progress, stop=stop)
+        rendered, plan, ledger = _render_and_plan(settings, paths, client, plan_only=plan_only, prune=prune,
+                                                  adopt=adopt, recursive=recursive, excludes=excludes,
+                                                  recovery=Recovery(client, ready_timeout, stop, on_progress))
         if on_plan is not None:
             on_plan(plan)
         refusal = prune_guard(plan, force)
@@ -97,11 +117,49 @@ def run_sync(
             return SyncOutcome(plan, None, rendered)
         if refusal:
             raise DindjobsError(refusal, hint="check the plan with --plan, then pass --force")
-        if plan.removals and confirm is not None and not confirm(plan):
+        if plan.removals and not stop.is_set() and confirm is not None and not confirm(plan):
             raise DindjobsError("nothing applied: the removals were not confirmed")
-        result = apply_plan(plan, client, ledger, workers=workers, on_result=on_result)
+        result = apply_plan(plan, client, ledger, workers=workers, on_result=on_result, stop=stop,
+                            ready_timeout=ready_timeout, on_progress=on_progress)
         ledger.save()
         return SyncOutcome(plan, result, rendered)
     finally:
+        if ledger is not None:
+            ledger.close()
+        if lock is not None:
+            lock.release()
         if own_client:
             client.close()
+
+
+def _render_and_plan(settings: Settings, paths, client: Jenkins, *, plan_only: bool, prune: str | None,
+                     adopt: bool, recursive: bool, excludes: Sequence[str],
+                     recovery: Recovery) -> tuple[Rendered, Plan, Ledger]:
+    """Render (once) and plan; a plan that meets a restarting Jenkins is made again once it is ready."""
+    def ledger_for(url: str, identity: str | None) -> Ledger:
+        return Ledger.open(settings.state_dir, url, identity, writable=not plan_only)
+
+    rendered: Rendered | None = None
+    while True:
+        # Reading the server (GETs only) overlaps with rendering; nothing is written before both
+        # are done and valid. A YAML error still wins over a server error.
+        snapshot = Snapshot(client, ledger_for, FETCH_WORKERS)
+        failed_at = time.monotonic()
+        try:
+            if rendered is None:
+                rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=settings.conf_path)
+            plan, ledger = make_plan(rendered, client, prune=prune, adopt=adopt, snapshot=snapshot,
+                                     ledger_for=ledger_for)
+            return rendered, plan, ledger
+        except JenkinsError as exc:
+            # Wait for a Jenkins that is restarting or starting (503), not for a wrong URL:
+            # refused or reset before anything answered in this run fails at once.
+            answered = client.session_id is not None or client.version is not None
+            if not restarting(exc) or not (answered or isinstance(exc, JenkinsNotReadyError)):
+                raise
+            try:
+                recovery.wait(failed_at, exc)
+            except Stopped:
+                raise exc from None
+        finally:
+            snapshot.close()

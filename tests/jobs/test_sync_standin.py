@@ -21,7 +21,7 @@ from support.net import free_port
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, job_xml
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "render" / "fixtures"
+FIXTURES = REPO / "tests" / "jobs" / "fixtures"
 
 JOBS = """
 - job:

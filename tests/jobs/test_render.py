@@ -183,3 +183,10 @@ def test_cli_test_uses_the_conf_rendering_options_and_never_asks_for_a_password(
     code, out, _ = run(capsys, "--conf", str(conf), "test", str(FIXTURES / "disabled.yaml"))
     assert code == 0 and "<disabled>true</disabled>" in out
     assert "Managed by Jenkins Job Builder" not in out  # keep_descriptions applied
+
+
+def test_a_tree_without_yaml_is_an_error(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "README.md").write_text("no jobs here")
+    with pytest.raises(RenderError, match=f"no JJB YAML found under {tmp_path}$"):
+        render([tmp_path])
