@@ -264,8 +264,13 @@ class Run(Bean):
                     b"Started by anonymous user"
                 out.write(who + b"\n")
             out.write(b"Running as SYSTEM\n")
-            out.write(f"Building in workspace {workspace}\n".encode())
-            result = "SUCCESS"
+            refusal = getattr(self.job, "build_refusal", None)
+            if refusal:
+                out.write(f"ERROR: {refusal}\n".encode())
+                steps = []
+            else:
+                out.write(f"Building in workspace {workspace}\n".encode())
+            result = "NOT_BUILT" if refusal else "SUCCESS"
             try:
                 workspace.mkdir(parents=True, exist_ok=True)
                 for command in steps:
