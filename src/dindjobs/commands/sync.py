@@ -124,7 +124,7 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
     try:
         outcome = run_sync(app.settings, paths, plan_only=plan_only, prune=prune, force=force, adopt=adopt,
                            recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes),
-                           on_plan=progress.plan, on_result=progress.result)
+                           on_plan=progress.plan, on_result=progress.result, on_warning=output.progress)
     except RenderError as exc:
         for line in error_details(exc):
             output.progress(line)

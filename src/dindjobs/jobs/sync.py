@@ -7,6 +7,7 @@ not stop the others.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ from dindjobs.jenkins.client import Jenkins
 from dindjobs.jobs.apply import ApplyResult, ItemResult, apply_plan
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.plan import Plan, Snapshot, make_plan
+from dindjobs.jobs.plugins import check_plugins
 from dindjobs.jobs.render import Rendered, render
+
+log = logging.getLogger(__name__)
 
 FETCH_WORKERS = 16  # parallel config reads while planning: reads are cheap for Jenkins, and latency adds up
 
@@ -68,11 +72,13 @@ def run_sync(
     on_plan: Callable[[Plan], None] | None = None,
     on_result: Callable[[ItemResult, int, int], None] | None = None,
     client: Jenkins | None = None,
+    on_warning: Callable[[str], None] = log.warning,
 ) -> SyncOutcome:
     """Render ``paths``, plan against Jenkins and (unless ``plan_only``) apply.
 
     ``confirm(plan)`` is asked before removals (return False to stop with nothing applied).
     ``on_plan`` sees the plan before anything is written; ``on_result`` each finished item.
+    ``on_warning`` gets each component whose plugin the server lacks.
     Pass ``client`` to reuse a connection (its crumb and session survive between calls).
     """
     workers = workers or settings.workers
@@ -90,6 +96,7 @@ def run_sync(
                                      ledger_for=snapshot.ledger_for)
         finally:
             snapshot.close()
+        check_plugins(rendered, client, on_warning)  # an item type the server cannot create stops us here
         if on_plan is not None:
             on_plan(plan)
         refusal = prune_guard(plan, force)
