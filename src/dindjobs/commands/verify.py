@@ -89,7 +89,10 @@ def command(app, paths, pattern, name, no_trigger, phase_timeout, delay, quiet, 
          f"{j.seconds:.1f}" if j.seconds is not None else "-", j.proof_text())
         for j in report.jobs])
     for job in report.jobs:
-        if job.ok or job.skipped:
+        if job.ok:
+            continue
+        if job.skipped:
+            click.echo(f"\n{job.job}: skipped: {job.skipped}")
             continue
         click.echo(f"\n{job.job}: {job.reason or 'proof did not hold'}")
         for check in job.checks:

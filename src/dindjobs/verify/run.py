@@ -107,9 +107,8 @@ class _Follow:
 
     def _pipeline_on_standin(self) -> bool:
         """A Pipeline job on the dindjobs stand-in, which stores pipelines but cannot run them."""
-        if not getattr(self.client, "standin", None):
-            return False
-        return self.client.job_info(self.job, tree="name").get("_class") == PIPELINE_CLASS
+        cls = self.client.job_info(self.job, tree="name").get("_class")  # the answer also says who answered
+        return cls == PIPELINE_CLASS and bool(getattr(self.client, "standin", None))
 
     def _trigger(self) -> int | None:
         info = self.client.job_info(self.job, tree=f"{PARAM_TREE},queueItem[id]")
