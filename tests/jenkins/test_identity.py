@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from dindjobs.config import Secret, Settings
+from dindjobs.doctor.checks import check_jenkins_security
+from dindjobs.doctor.facts import gather_jenkins
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jenkins.identity import PIPELINE_ON_STANDIN, label_from_headers, server_label
 from dindjobs.standin.model import VERSION
@@ -64,3 +66,11 @@ def test_verify_cli_says_which_server(standin_env, tmp_path, capsys, monkeypatch
     code, out, err = run(capsys, "verify", str(d))
     assert f"on {standin_env.url} ({STANDIN_LABEL})" in err
     assert "skipped: running pipelines needs jenkins.war" in out and code == 1  # nothing proved
+
+
+def test_doctor_names_the_server(standin, clean_env):
+    facts = gather_jenkins(standin.url, Settings(url=standin.url, user=ADMIN_USER,
+                                                 token=Secret(ADMIN_TOKEN, "test"), timeout=5), ADMIN_USER, None)
+    assert facts.server == STANDIN_LABEL
+    check = check_jenkins_security(facts)
+    assert check.status == "ok" and check.detail.startswith(f"{STANDIN_LABEL}: security realm on")
