@@ -60,7 +60,7 @@ def test_mimic_has_what_the_wrapper_relies_on(docker_client, mimic_wrapper):
     code, out = run_in(docker_client, MIMIC, ["bash", "-c", "id; test -f /usr/share/jenkins/jenkins.war && echo war"])
     assert code == 0 and "uid=1000(jenkins) gid=1000(jenkins)" in out and "war" in out
     # jenkins-plugin-cli checks each line and installs into the reference directory.
-    code, out = run_in(docker_client, MIMIC, ["bash", "-c", "printf 'git\\nbad id\\n' >/tmp/p.txt; "
+    code, out = run_in(docker_client, MIMIC, ["bash", "-c", "printf 'git\\nbad/id\\n' >/tmp/p.txt; "
                                                             "jenkins-plugin-cli --plugin-file /tmp/p.txt"])
     assert code == 1 and "/tmp/p.txt:2" in out
     code, out = run_in(docker_client, MIMIC, ["bash", "-c", "printf 'git:5.2.1\\n' >/tmp/p.txt; "
