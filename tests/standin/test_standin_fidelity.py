@@ -10,6 +10,7 @@ import requests
 
 from dindjobs.standin import casc, plugins
 from dindjobs.standin.model import VERSION
+from support.net import free_port
 from support.standin_fixtures import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -17,6 +18,7 @@ from support.standin_fixtures import (
     IMAGE_PLUGIN_FILE,
     Client,
     job_xml,
+    start_standin_process,
     wait_until,
 )
 
@@ -122,7 +124,7 @@ def test_pipeline_build_ends_saying_it_needs_jenkins_war(standin):
     assert c.post("job/pipe/build?delay=0sec").status_code == 201
     build = wait_until(lambda: (b := c.get("job/pipe/1/api/json")).status_code == 200
                        and not b.json()["building"] and b.json()["result"] and b.json(), what="the build")
-    assert build["result"] == "NOT_BUILT"
+    assert build["result"] == "NOT_BUILT" and build["_class"] == "org.jenkinsci.plugins.workflow.job.WorkflowRun"
     log = c.get("job/pipe/1/consoleText").text
     assert "running pipelines needs jenkins.war" in log and log.endswith("Finished: NOT_BUILT\n")
 
@@ -274,3 +276,30 @@ def test_casc_directory_and_conflicts(tmp_path):
     (d / "c.yaml").write_text("jenkins:\n  numExecutors: 4\n")
     with pytest.raises(casc.CascError, match="more than one file"):
         casc.load(d, env={})
+
+
+def test_command_line_takes_casc_and_plugin_file(tmp_path, image_casc_env):
+    port = free_port()
+    proc = start_standin_process(tmp_path / "home", port, "--casc", str(IMAGE_CASC_FILE),
+                                 "--plugin-file", str(IMAGE_PLUGIN_FILE))
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: _answers(url + "login"), timeout=20, what="the stand-in")
+        assert requests.get(url + "api/json", timeout=5).status_code == 403
+        plugins = requests.get(url + "pluginManager/api/json?tree=plugins[shortName]", timeout=5,
+                               auth=("boss", "s3cret-from-file")).json()["plugins"]
+        assert len(plugins) == len(plugins_listed()) and (tmp_path / "home" / "plugins" / "git.jpi").is_file()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def plugins_listed() -> list[plugins.Requested]:
+    return plugins.parse_plugin_file(IMAGE_PLUGIN_FILE.read_text(encoding="utf-8"))

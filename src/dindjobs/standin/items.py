@@ -283,6 +283,7 @@ class PipelineJob(Job):
     its builds end at once, since running a pipeline takes the Pipeline engine of jenkins.war."""
 
     java_class = xmlconfig.PIPELINE
+    run_class = "org.jenkinsci.plugins.workflow.job.WorkflowRun"
     build_refusal = PIPELINE_REFUSAL
 
 

@@ -91,6 +91,7 @@ class Run(Bean):
     def __init__(self, job: Any, number: int, queue_id: int, causes: list[Cause],
                  params: list[tuple[str, str, str]], timestamp: int | None = None) -> None:
         self.job = job
+        self.java_class = getattr(job, "run_class", Run.java_class)
         self.number = number
         self.queue_id = queue_id
         self.causes = causes
