@@ -96,6 +96,8 @@ def test_demo_chain_on_the_online_path(docker_engine, docker_client, mimic_wrapp
         # The image's JCasC file secured it: no anonymous reads; the plugins are plugins.txt's.
         assert requests.get(url + "api/json", timeout=10).status_code == 403
         password = Path(up["password_file"]).read_text().strip()
+        root = requests.get(url + "api/json", auth=("admin", password), timeout=10).json()
+        assert root["description"].startswith("dindjobs wrapper:")  # the casc file's system message
         plugins = requests.get(url + "pluginManager/api/json?tree=plugins[shortName]", auth=("admin", password),
                                timeout=10).json()["plugins"]
         assert sorted(p["shortName"] for p in plugins) == PLUGINS
