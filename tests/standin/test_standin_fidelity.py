@@ -189,6 +189,14 @@ def test_image_casc_secures_the_standin(standin_factory, image_casc_env):
     assert admin.post("createItem?name=x", data=job_xml(), headers=XML).status_code == 200
 
 
+def test_casc_without_the_jcasc_plugin_fails_the_start(standin_factory, tmp_path, image_casc_env):
+    home = tmp_path / "no-jcasc"
+    plugins.write_plugin(home / "plugins", plugins.Requested("cloudbees-folder"))
+    standin = standin_factory(home=home, users=None, casc=IMAGE_CASC_FILE, plugin_file=None)
+    assert standin.phase == "FAILED" and "configuration-as-code plugin is not installed" in standin.failure
+    assert requests.get(standin.url + "api/json", timeout=5).status_code == 500
+
+
 def test_casc_anonymous_read_defaults_to_true_as_in_jenkins(standin_factory, tmp_path, monkeypatch):
     conf = tmp_path / "c.yaml"
     conf.write_text(textwrap.dedent("""\

@@ -25,6 +25,7 @@ from dindjobs.standin.casc import CascError
 from dindjobs.standin.casc import load as load_casc
 from dindjobs.standin.model import Jenkins
 from dindjobs.standin.plugins import install as install_plugins
+from dindjobs.standin.plugins import installed as installed_plugins
 from dindjobs.standin.responses import (
     HttpError,
     JettyError,
@@ -277,6 +278,10 @@ class StandIn:
 
     def _configure_as_code(self) -> None:
         """Apply the JCasC file (each boot, as Jenkins does); raises CascError."""
+        if "configuration-as-code" not in installed_plugins(self.home):
+            # Jenkins would ignore the file and, with the setup wizard skipped, run unsecured.
+            raise CascError(f"{self.casc} is given but the configuration-as-code plugin is not installed: "
+                            "Jenkins would ignore it (add the plugin to plugins.txt)")
         config = load_casc(self.casc)
         if not config.security_realm:
             raise CascError("the stand-in needs jenkins.securityRealm.local (it does not run unsecured)")
