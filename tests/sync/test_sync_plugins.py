@@ -123,3 +123,11 @@ def test_item_type_table_wins_over_umbrella_plugins(root, installed, expected, t
     item = next(i for i in rendered.jobs if i.root_tag == root)
     report = check_items([item], installed, "http://x/")
     assert len(report.errors) == 1 and expected in report.errors[0]
+
+
+def test_one_warning_per_missing_component_naming_its_jobs(tmp_path):
+    text = TIMESTAMPS + "".join(f"- job:\n    name: more-{n}\n    wrappers:\n      - timestamps\n" for n in range(4))
+    report = check_items(render([_yaml(tmp_path, text)]).items, _image_plugins(), "http://x/")
+    assert report.errors == [] and len(report.warnings) == 1
+    assert report.warnings[0].startswith("job more-0, job more-1, job more-2 and 2 more: wrapper 'timestamps' "
+                                         "needs the timestamper plugin, which http://x/ does not have")

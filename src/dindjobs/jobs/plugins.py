@@ -50,6 +50,7 @@ def server_plugins(client) -> set[str] | None:
 def check_items(items: list[RenderedItem], installed: set[str], url: str) -> PluginReport:
     """Errors and warnings for ``items`` on a server at ``url`` with the ``installed`` plugins."""
     report = PluginReport()
+    missing: dict[tuple[str, str, str], list[str]] = {}  # (component, name, plugin) -> items
     for item in items:
         type_plugin, type_name = ITEM_TYPE_PLUGINS.get(item.root_tag, (None, None))
         for component, name, plugin in item.plugins:
@@ -61,11 +62,16 @@ def check_items(items: list[RenderedItem], installed: set[str], url: str) -> Plu
                                          f"which {url} does not have")
                 type_plugin = None  # reported (or present): not again below
             elif plugin not in installed:
-                report.warnings.append(f"{item.kind} {item.name}: {component} '{name}' needs the {plugin} plugin, "
-                                       f"which {url} does not have: Jenkins will keep the element but ignore it")
+                missing.setdefault((component, name, plugin), []).append(f"{item.kind} {item.name}")
         if type_plugin and type_plugin not in installed:  # a type JJB documents no plugin for
             report.errors.append(f"{item.kind} {item.name}: {type_name} need the {type_plugin} plugin, "
                                  f"which {url} does not have")
+    for (component, name, plugin), users in missing.items():
+        # One warning per component, naming its items (the first few of a long list).
+        who = users[0] if len(users) == 1 else ", ".join(users[:3]) + (
+            f" and {len(users) - 3} more" if len(users) > 3 else "")
+        report.warnings.append(f"{who}: {component} '{name}' needs the {plugin} plugin, which {url} does not "
+                               "have: Jenkins will keep the element but ignore it")
     return report
 
 
