@@ -10,7 +10,7 @@ Every failure is a :class:`~dindjobs.errors.RenderError` whose message starts wi
 ``file:line:col:`` and whose ``lines`` attribute holds the full report (JJB's context chain,
 the offending line and a caret), so nothing is sent to Jenkins before all of it is valid.
 
-It is a little under 500 lines on purpose: every use of JJB's internals (including the two
+It is about 500 lines on purpose: every use of JJB's internals (including the two
 render-speed shims at the end) stays in this one file, so a JJB upgrade touches one module.
 """
 
