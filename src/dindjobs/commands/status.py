@@ -45,6 +45,7 @@ def command(app, name, as_json) -> None:
         ("url", report["url"]),
         *((f"volume {v['name']}", _size(v["size"]) if v["exists"] else "absent") for v in report["volumes"]),
         ("nested daemon", f"reachable ({nested['id']})" if nested["reachable"] else "not reachable"),
-        ("jenkins", f"reachable (HTTP {jenkins.get('status')})" if jenkins["reachable"] else "not reachable"),
+        ("jenkins", f"reachable (HTTP {jenkins.get('status')}, {jenkins.get('server') or 'not identified'})"
+         if jenkins["reachable"] else "not reachable"),
     ]
     output.print_table(None, ["item", "value"], rows)

@@ -140,6 +140,7 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
             outcome = run_sync(app.settings, paths, plan_only=plan_only, prune=prune, force=force, adopt=adopt,
                                recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes, signals),
                                on_plan=progress.plan, on_result=progress.result, on_progress=output.progress,
+                               on_warning=output.progress,
                                lock_timeout=lock_timeout, ready_timeout=ready_timeout, stop=signals.stop)
     except RenderError as exc:
         for line in error_details(exc):

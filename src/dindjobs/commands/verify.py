@@ -73,8 +73,9 @@ def command(app, paths, pattern, name, no_trigger, phase_timeout, delay, quiet, 
         if nesting.wrapper is None:
             output.progress(f"verify: nesting checks will be skipped: {nesting.unreachable}")
         console = _Console(jobs, quiet, settings.secrets())
+        server = client.server_info()["server"]
         output.progress(f"verify: {'checking the last build of' if no_trigger else 'building'} "
-                        f"{len(jobs)} job(s) on {settings.url}: {', '.join(jobs)}")
+                        f"{len(jobs)} job(s) on {settings.url} ({server}): {', '.join(jobs)}")
         timeouts = Timeouts(queue=phase_timeout, build=phase_timeout, log=min(phase_timeout, 60.0))
         report = verify(client, jobs, nesting, trigger=not no_trigger, timeouts=timeouts, delay=delay,
                         on_line=console.line, on_state=console.state)
@@ -86,11 +87,14 @@ def command(app, paths, pattern, name, no_trigger, phase_timeout, delay, quiet, 
         output.print_json(report.to_json())
         return int(report.exit_code)
     output.print_table(None, ["job", "build", "result", "seconds", "nested proof"], [
-        (j.job, f"#{j.build}" if j.build is not None else "-", j.result or "-",
+        (j.job, f"#{j.build}" if j.build is not None else "-", "skipped" if j.skipped else j.result or "-",
          f"{j.seconds:.1f}" if j.seconds is not None else "-", j.proof_text())
         for j in report.jobs])
     for job in report.jobs:
         if job.ok:
+            continue
+        if job.skipped:
+            click.echo(f"\n{job.job}: skipped: {job.skipped}")
             continue
         click.echo(f"\n{job.job}: {job.reason or 'proof did not hold'}")
         for check in job.checks:

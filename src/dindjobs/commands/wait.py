@@ -35,5 +35,5 @@ def command(app, wait_timeout, name, no_wrapper, as_json) -> None:
     if as_json:
         output.print_json(info)
     else:
-        click.echo(f"ready: {info['url']} (Jenkins {info['version'] or 'version unknown'}, "
+        click.echo(f"ready: {info['url']} ({info['server']}, "
                    f"user {info['user']}, nested daemon {info['nested_daemon']}) after {info['seconds']:.2f} s")

@@ -286,7 +286,9 @@ def check_jenkins_security(facts: JenkinsFacts) -> Check:
     if facts.use_security is None and facts.anonymous_read is not False:
         return Check("jenkins-security", WARN, "could not confirm that security is on (no credentials?)",
                      "run doctor with the admin's credentials")
-    return _ok("jenkins-security", "security realm on" + (f" ({facts.strategy.rsplit('.', 1)[-1]})" if facts.strategy else ""))
+    where = f"{facts.server}: " if facts.server else ""
+    return _ok("jenkins-security", where + "security realm on"
+               + (f" ({facts.strategy.rsplit('.', 1)[-1]})" if facts.strategy else ""))
 
 
 @check("jenkins-anonymous", "jenkins")

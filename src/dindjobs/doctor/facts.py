@@ -72,6 +72,7 @@ class JenkinsFacts:
     anonymous_grants: list[str] = dataclasses.field(default_factory=list)  # dangerous permissions of anonymous
     default_password: str | None = None  # which well-known password worked (never the real one otherwise)
     admin_id: str = "admin"
+    server: str | None = None  # "Jenkins 2.580.2" or "dindjobs stand-in (Jenkins ... REST API)"
 
 
 
@@ -178,6 +179,7 @@ def gather_jenkins(url: str, settings: Settings, admin_id: str, config_xml: str 
         return facts
     finally:
         anonymous.close()
+    facts.server = anonymous.server_label
     if settings.credential is not None:
         client = Jenkins(dataclasses.replace(settings, url=url, timeout=PROBE_TIMEOUT), retries=0)
         try:

@@ -10,7 +10,7 @@ Every failure is a :class:`~dindjobs.errors.RenderError` whose message starts wi
 ``file:line:col:`` and whose ``lines`` attribute holds the full report (JJB's context chain,
 the offending line and a caret), so nothing is sent to Jenkins before all of it is valid.
 
-It is a little over 400 lines on purpose: every use of JJB's internals (including the two
+It is about 500 lines on purpose: every use of JJB's internals (including the two
 render-speed shims at the end) stays in this one file, so a JJB upgrade touches one module.
 """
 
@@ -24,6 +24,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -67,6 +68,9 @@ class RenderedItem:
     source: str = ""  # "file:line:col" of the definition, for messages
     snippet: tuple[str, ...] = ()  # the definition's line and a caret, for messages
     element: Any = field(default=None, repr=False, compare=False)  # the rendered tree
+    # (component type, name, plugin id) for the item type and each component JJB says needs a
+    # plugin, e.g. ("project", "pipeline", "workflow-aggregator"), ("wrapper", "timestamps", "timestamper").
+    plugins: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
 
     @functools.cached_property
     def xml(self) -> str:
@@ -270,12 +274,53 @@ class _ModuleCache:
 
 class _Registry(ModuleRegistry):
     """JJB reads each component function's signature on every call (``getfullargspec``, about
-    5 500 times for 500 jobs); a function's argument names never change, so read them once."""
+    5 500 times for 500 jobs); a function's argument names never change, so read them once.
+    It also notes, per item, each dispatched component whose JJB docs name a required plugin
+    (macros dispatch their parts, so those are noted too)."""
+
+    plugins_used: list[tuple[str, str, str]] | None = None
+
+    def dispatch(self, component_type, xml_parent, component, *args, **kwargs):
+        super().dispatch(component_type, xml_parent, component, *args, **kwargs)
+        name = next(iter(component)) if isinstance(component, dict) else component
+        if self.plugins_used is None or name in self.macros.get(component_type, {}):
+            return
+        list_type = self.get_component_list_type(self.modules_by_component_type[component_type])
+        plugin = _required_plugin(self._entry_points_cache.get(list_type, {}).get(name))
+        if plugin:
+            self.plugins_used.append((component_type, str(name), plugin))
 
     @staticmethod
     def _filter_kwargs(func, **kwargs):  # JJB's name and signature
         names = _argument_names(func)
         return {key: value for key, value in kwargs.items() if key in names}
+
+
+_REQUIRES = re.compile(r"Requires\s+the\s+(?:Jenkins\s+)?:jenkins-plugins:`[^`<]*<([^>`]+)>`")
+
+
+@functools.cache
+def _required_plugin(obj) -> str | None:
+    """The plugin id JJB's documentation of a component function or item module says it needs
+    ("Requires the Jenkins :jenkins-plugins:`Name <id>`"), or None."""
+    if obj is None:
+        return None
+    docs = (obj.__doc__ or "") + (sys.modules[obj.__module__].__doc__ or "" if isinstance(obj, type) else "")
+    found = _REQUIRES.search(docs)
+    return found.group(1).strip() if found else None
+
+
+def _type_plugin(generator, data) -> tuple[str, str, str] | None:
+    """("project"/"view", type, plugin) when JJB documents a plugin for the item's type."""
+    kind = str(data.data.get(generator.kind_attribute, generator.kind_default))
+    plugin = _item_module_plugin(generator.entry_point_group, kind)
+    return (generator.kind_attribute.split("-")[0], kind, plugin) if plugin else None
+
+
+@functools.cache
+def _item_module_plugin(group: str, kind: str) -> str | None:
+    found = list(pkg_resources.iter_entry_points(group=group, name=kind))
+    return _required_plugin(found[0].resolve()) if found else None
 
 
 @functools.cache
@@ -292,6 +337,7 @@ class _ViewGenerator(_ModuleCache, XmlViewGenerator):
 
 
 def _generate(generator, data, kind: str) -> RenderedItem:
+    generator.registry.plugins_used = used = []
     try:
         (xml_obj,) = generator.generateXML([data])
         root_tag = xml_obj.xml.tag
@@ -307,8 +353,10 @@ def _generate(generator, data, kind: str) -> RenderedItem:
                                  ctx=list(data.context)),
         ) from None
     pos = getattr(data.data, "value_pos", {}).get("name") or getattr(data.data, "pos", None)
+    item_plugin = _type_plugin(generator, data)
     return RenderedItem(kind=kind, name=str(data.name), xml_text=None, element=xml_obj.xml, root_tag=root_tag,
-                        source=_pos_text(pos), snippet=tuple(_pos_lines("", pos)[1:]))
+                        source=_pos_text(pos), snippet=tuple(_pos_lines("", pos)[1:]),
+                        plugins=tuple(dict.fromkeys(([item_plugin] if item_plugin else []) + used)))
 
 
 _UNKNOWN = re.compile(r"Unknown entry point or macro '(?P<name>[^']+)' for component type: '(?P<type>[^']+)'")

@@ -7,6 +7,7 @@ not stop the others.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -28,7 +29,10 @@ from dindjobs.jobs.apply import (
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT, SyncLock
 from dindjobs.jobs.plan import Plan, Snapshot, make_plan
+from dindjobs.jobs.plugins import check_plugins
 from dindjobs.jobs.render import Rendered, render
+
+log = logging.getLogger(__name__)
 
 FETCH_WORKERS = 16  # parallel config reads while planning: reads are cheap for Jenkins, and latency adds up
 
@@ -80,6 +84,7 @@ def run_sync(
     on_result: Callable[[ItemResult, int, int], None] | None = None,
     on_progress: Callable[[str], None] | None = None,
     client: Jenkins | None = None,
+    on_warning: Callable[[str], None] = log.warning,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     stop: threading.Event | None = None,
@@ -88,7 +93,8 @@ def run_sync(
 
     ``confirm(plan)`` is asked before removals (return False to stop with nothing applied).
     ``on_plan`` sees the plan before anything is written; ``on_result`` each finished item;
-    ``on_progress`` the waits (for the lock, for a restarting Jenkins).
+    ``on_progress`` the waits (for the lock, for a restarting Jenkins); ``on_warning`` each
+    component whose plugin the server lacks.
     Pass ``client`` to reuse a connection (its crumb and session survive between calls).
     Unless ``plan_only``, the instance's sync lock is held from before the ledger is read until
     it is saved (waiting up to ``lock_timeout``). A restart of Jenkins is waited out (up to
@@ -110,6 +116,7 @@ def run_sync(
         rendered, plan, ledger = _render_and_plan(settings, paths, client, plan_only=plan_only, prune=prune,
                                                   adopt=adopt, recursive=recursive, excludes=excludes,
                                                   recovery=Recovery(client, ready_timeout, stop, on_progress))
+        check_plugins(rendered, client, on_warning)  # an item type the server cannot create stops us here
         if on_plan is not None:
             on_plan(plan)
         refusal = prune_guard(plan, force)

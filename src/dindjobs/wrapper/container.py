@@ -27,6 +27,7 @@ import docker.types
 
 from dindjobs.config import DEFAULT_NAME
 from dindjobs.errors import DockerEngineError, TimeoutExpired, WrapperError
+from dindjobs.jenkins.identity import label_from_headers
 from dindjobs.progress import Progress, no_progress
 from dindjobs.wrapper.engine import connect, create_container, engine_error, engine_errors, engine_facts
 from dindjobs.wrapper.spec import (
@@ -529,12 +530,13 @@ class Wrapper:
 
 
 def probe_http(url: str, timeout: float = 5.0) -> dict[str, object]:
-    """A plain HTTP GET of Jenkins' login page: reachable (any HTTP answer) and the status code."""
+    """A plain HTTP GET of Jenkins' login page: reachable (any HTTP answer), the status code and
+    which Jenkins answered (``server``, from the response headers; None if they do not say)."""
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/login", timeout=timeout) as response:  # noqa: S310
-            return {"reachable": True, "status": response.status}
+            return {"reachable": True, "status": response.status, "server": label_from_headers(response.headers)}
     except urllib.error.HTTPError as exc:
-        return {"reachable": True, "status": exc.code}
+        return {"reachable": True, "status": exc.code, "server": label_from_headers(exc.headers)}
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return {"reachable": False, "error": str(reason)}
