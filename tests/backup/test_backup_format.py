@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from dindjobs.backup import archive as fmt
 from dindjobs.backup.compression import compression_of, zstd_available
 from dindjobs.errors import BackupError
+from support.archives import forged_archive
 
 COMPRESSIONS = [".tar.gz", pytest.param(".tar.zst", marks=pytest.mark.skipif(
     not zstd_available(), reason="zstandard is not installed"))]
@@ -212,3 +214,83 @@ def decoded(data: bytes, suffix: str) -> bytes | None:
         return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read()
     except Exception:  # noqa: BLE001 - any decoding failure counts as "rejected"
         return None
+
+
+def test_archive_and_its_partial_file_are_private_whatever_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "b.tar.gz"
+        with fmt.ArchiveWriter(path) as writer:
+            assert writer.tmp.stat().st_mode & 0o777 == 0o600
+            writer.add_volume("jenkins-home", "/var/jenkins_home", chunks(volume_tar()))
+            writer.commit({})
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_stale_partials_of_dead_processes_are_removed(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".b.tar.gz.partial-{dead.pid}"
+    live = tmp_path / f".c.tar.zst.partial-{os.getppid()}"
+    other = tmp_path / f".notes.txt.partial-{dead.pid}"
+    for path in (stale, live, other):
+        path.write_bytes(b"half an archive")
+    assert fmt.remove_stale_partials(tmp_path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+
+
+D, L, F, H = tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.REGTYPE, tarfile.LNKTYPE
+
+
+@pytest.mark.parametrize(("members", "message"), [
+    ([("jenkins_home", D, "", b""), ("jenkins_home/x", L, "/var/lib/docker", b""),
+      ("jenkins_home/x/FILE", F, "", b"planted")], r"symlink 'jenkins_home/x' -> '/var/lib/docker' leaves"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/up", L, "../../etc", b"")], r"'\.\./\.\./etc' leaves its volume"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/a", L, "jobs", b""), ("jenkins_home/jobs", D, "", b""),
+      ("jenkins_home/a/config.xml", F, "", b"x")], r"'jenkins_home/a/config.xml' would be written through the "
+                                                   r"symlink 'jenkins_home/a'"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/a", L, "jobs", b""), ("jenkins_home/a", F, "", b"x")],
+     r"'jenkins_home/a' would be written through the symlink"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/a", L, "jobs", b""),
+      ("jenkins_home/h", H, "jenkins_home/a/secret", b"")], r"hard link 'jenkins_home/h' points through the symlink"),
+])
+def test_links_that_would_write_outside_their_volume_are_refused(tmp_path, members, message):
+    path = tmp_path / "evil.tar.gz"
+    forged_archive(path, members)
+    with pytest.raises(BackupError, match=message) as caught:
+        fmt.verify(path)
+    assert "nothing was changed" in caught.value.one_line()
+    with pytest.raises(BackupError, match=message) as caught:
+        with fmt.ArchiveWriter(tmp_path / "b.tar.gz") as writer:
+            writer.add_volume("jenkins-home", "/var/jenkins_home", [tarfile_bytes(members)])
+    assert "restore refuses such an archive" in caught.value.one_line()
+    assert not (tmp_path / "b.tar.gz").exists()
+
+
+def tarfile_bytes(members) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, target, data in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.size = kind, target, len(data)
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return buf.getvalue()
+
+
+def test_links_inside_their_volume_and_in_nested_image_content_are_kept(tmp_path):
+    path = tmp_path / "ok.tar.gz"
+    forged_archive(path, [
+        ("jenkins_home", D, "", b""), ("jenkins_home/jobs", D, "", b""),
+        ("jenkins_home/jobs/last", L, "../jobs", b""), ("jenkins_home/top", L, ".", b""),
+        ("docker", D, "", b""), ("docker/overlay2/abc/diff/etc", D, "", b""),
+        ("docker/overlay2/abc/diff/etc/localtime", L, "/usr/share/zoneinfo/UTC", b""),
+        ("docker/overlay2/abc/diff/bin", L, "../../../usr/bin", b""),
+        ("docker/overlay2/l/ABC", L, "../abc/diff", b""),
+        ("docker/volumes/v/_data/x", L, "/etc/hosts", b""),
+    ])
+    assert len(fmt.verify(path)["files"]) == 10
+    forged_archive(path, [("docker", D, "", b""), ("docker/overlay2/abc/link", L, "/etc", b"")])
+    with pytest.raises(BackupError, match="leaves its volume docker/"):
+        fmt.verify(path)

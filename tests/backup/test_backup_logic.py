@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from dindjobs.backup.operations import backup, default_archive_name, drain, rest
 from dindjobs.config import Settings
 from dindjobs.errors import BackupError, JenkinsConnectionError, TimeoutExpired, WrapperError
 from dindjobs.wrapper.spec import LABEL_SETTINGS, managed_labels
+from support.archives import forged_archive
 
 
 class FakeJenkins:
@@ -202,3 +204,28 @@ def test_live_backup_cancels_only_its_own_quiet_down(tmp_path, monkeypatch):
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", live=True)
     assert events == ["quiet-down", "drained", "archive /var/jenkins_home", "cancel"]
     assert result.live and result.downtime_seconds is None
+
+
+def test_restore_refuses_a_link_escape_before_creating_anything(tmp_path):
+    archive = tmp_path / "evil.tar.gz"
+    forged_archive(archive, [("jenkins_home", tarfile.DIRTYPE, "", b""),
+                             ("jenkins_home/x", tarfile.SYMTYPE, "/var/lib/docker", b""),
+                             ("jenkins_home/x/FILE", tarfile.REGTYPE, "", b"planted")])
+    wrapper = FakeWrapper()
+    with pytest.raises(BackupError, match="symlink 'jenkins_home/x' -> '/var/lib/docker' leaves its volume"):
+        restore(wrapper, Settings(state_dir=tmp_path), archive)
+    assert wrapper.calls == []  # no volume created, no container
+    assert not (tmp_path / "w").exists()
+
+
+def test_backup_removes_partials_of_killed_backups_and_writes_0600(tmp_path, monkeypatch):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".old.tar.gz.partial-{dead.pid}"
+    stale.write_bytes(b"half")
+    events, lines = [], []
+    monkeypatch.setattr("dindjobs.backup.operations.Jenkins", ScriptedJenkins(events))
+    monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: None)
+    result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", progress=lines.append)
+    assert not stale.exists() and f"removed {stale}, left by a backup that was killed" in lines
+    assert result.archive_mode == "0600"

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import tarfile
 import time
 import zlib
@@ -36,6 +37,7 @@ from dindjobs.errors import BackupError
 FORMAT = "dindjobs-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+ARCHIVE_MODE = 0o600
 CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
 TYPES = {
@@ -118,6 +120,62 @@ def _entry(info: tarfile.TarInfo, top: str) -> dict[str, Any]:
     return entry
 
 
+# Inside the nested daemon's data, links are image or volume content: they are resolved inside
+# nested containers, never by the restore, so absolute targets there are data, not an escape.
+# ("docker/overlay2/<id>/diff/...", "docker/volumes/<name>/_data/...", "docker/vfs/dir/<id>/...")
+CONTENT_DIRS = (("overlay2", None, "diff"), ("fuse-overlayfs", None, "diff"), ("volumes", None, "_data"),
+                ("vfs", "dir", None))
+
+
+def _is_nested_content(parts: tuple[str, ...]) -> bool:
+    return len(parts) > 4 and parts[0] == "docker" and any(
+        parts[1] == first and (second is None or parts[2] == second) and (third is None or parts[3] == third)
+        for first, second, third in CONTENT_DIRS)
+
+
+class LinkGuard:
+    """Refuses, member by member, anything that extraction would write through a symlink of the
+    archive, and symlinks whose target leaves their volume (absolute, or ``..`` climbing out).
+
+    Tar tools follow a symlink that an earlier member made when a later member's path goes
+    through it: ``jenkins_home/x -> /var/lib/docker`` then ``jenkins_home/x/FILE`` writes into
+    another volume. Refusing both halves keeps every write inside its volume's top directory.
+    """
+
+    def __init__(self, where: Path | str, hint: str = "nothing was changed") -> None:
+        self.where, self.hint = where, hint
+        self.links: set[str] = set()
+
+    def _refuse(self, detail: str) -> BackupError:
+        return BackupError(f"{self.where}: {detail}: refusing it", hint=self.hint)
+
+    def _through_link(self, name: str) -> str | None:
+        parts = PurePosixPath(name).parts
+        for end in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:end])
+            if prefix in self.links:
+                return prefix
+        return None
+
+    def check(self, entry: dict[str, Any]) -> None:
+        """Raise BackupError when ``entry`` (a manifest entry) would escape its volume."""
+        name = entry["path"]
+        link = self._through_link(name)
+        if link is not None:
+            raise self._refuse(f"member {name!r} would be written through the symlink {link!r}")
+        if entry["type"] == "hardlink" and (link := self._through_link(entry["link"])) is not None:
+            raise self._refuse(f"hard link {name!r} points through the symlink {link!r}")
+        if entry["type"] != "symlink":
+            return
+        parts = PurePosixPath(name).parts
+        target = entry["link"]
+        if not _is_nested_content(parts):
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            if target.startswith("/") or not (resolved == parts[0] or resolved.startswith(parts[0] + "/")):
+                raise self._refuse(f"symlink {name!r} -> {target!r} leaves its volume {parts[0]}/")
+        self.links.add(name)
+
+
 def _header(info: tarfile.TarInfo) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
@@ -161,7 +219,10 @@ class ArchiveWriter:
 
     def __enter__(self) -> ArchiveWriter:
         try:
-            self._raw = open(self.tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+            # 0600 from the first byte: the archive holds secret.key, secrets/ and credentials.
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, ARCHIVE_MODE)
+            os.fchmod(fd, ARCHIVE_MODE)  # whatever the umask
+            self._raw = os.fdopen(fd, "wb")
         except OSError as exc:
             raise BackupError(f"cannot write {self.tmp}: {exc.strerror}") from None
         self._out = compressor(self._raw, self.compression)
@@ -193,10 +254,13 @@ class ArchiveWriter:
         top = PurePosixPath(mount).name
         meter = Meter(f"{role} ({mount})", self.progress)
         first = len(self.files)
+        guard = LinkGuard(mount, hint="restore refuses such an archive: make the link relative and inside "
+                                      "the volume, or remove it, then back up again")
         try:
             with tarfile.open(fileobj=IterReader(chunks), mode="r|") as tar:
                 for info in tar:
                     entry = _entry(info, top)
+                    guard.check(entry)  # an archive restore would refuse is not worth writing
                     self._write(_header(info))
                     if entry["type"] == "file":
                         source = tar.extractfile(info)
@@ -233,6 +297,32 @@ class ArchiveWriter:
             raise BackupError(f"cannot finish {self.path}: {exc.strerror or exc}") from None
         self._out = self._raw = None
         return manifest
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_partials(directory: Path) -> list[Path]:
+    """Delete ``.NAME.tar.*.partial-PID`` files of backups whose process is gone (a ``kill -9``
+    leaves them); returns what was deleted. Partial files of running backups are left alone."""
+    removed = []
+    for candidate in directory.glob(".*.partial-*"):
+        stem, _, pid = candidate.name.rpartition(".partial-")
+        if not pid.isdigit() or not stem.endswith((".tar.gz", ".tgz", ".tar.zst", ".tzst")):
+            continue
+        if int(pid) == os.getpid() or _pid_alive(int(pid)) or not candidate.is_file():
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
 
 
 def _corrupt(path: Path, detail: str) -> BackupError:
@@ -278,6 +368,7 @@ def verify(path: Path, progress: Progress = lambda _: None) -> dict[str, Any]:
     wrong (corrupt compression, truncation, a checksum or size mismatch, members missing or extra).
     """
     meter = Meter(f"verifying {path.name}", progress)
+    guard = LinkGuard(path)
     seen: list[dict[str, Any]] = []
     manifest = None
     with _members(path) as (tar, members):
@@ -289,6 +380,7 @@ def verify(path: Path, progress: Progress = lambda _: None) -> dict[str, Any]:
                 continue
             top = PurePosixPath(info.name).parts[0] if info.name else ""
             entry = _entry(info, top)
+            guard.check(entry)
             if entry["type"] == "file":
                 entry["sha256"] = _copy(tar.extractfile(info), info.size, lambda _: None, meter)
             meter.files += 1

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dindjobs.backup.archive import ArchiveWriter, Replay, verify
+from dindjobs.backup.archive import ArchiveWriter, Replay, remove_stale_partials, verify
 from dindjobs.backup.compression import compression_of, default_suffix
 from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
 from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired, WrapperError
@@ -64,6 +64,7 @@ class BackupResult:
     live: bool
     with_images: bool
     volumes: list[dict[str, Any]]
+    archive_mode: str = "0600"  # owner only: the archive holds Jenkins' secrets and credentials
 
 
 @dataclasses.dataclass
@@ -147,6 +148,8 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
     compression_of(path)
     if path.exists():
         raise BackupError(f"{path} exists: not overwriting it", hint="choose another -o")
+    for stale in remove_stale_partials(path.parent):
+        progress(f"removed {stale}, left by a backup that was killed")
     was_running = container.status == "running"
     meta = {"wrapper": {
         "name": wrapper.name, "image": container.attrs.get("Config", {}).get("Image"),
@@ -218,7 +221,8 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
         name=wrapper.name, path=str(path), archive_bytes=path.stat().st_size, data_bytes=data_bytes,
         entries=len(manifest["files"]), seconds=round(seconds, 3), mb_per_s=_rate(data_bytes, seconds),
         downtime_seconds=round(downtime, 3) if downtime is not None else None, was_running=was_running,
-        live=live and was_running, with_images=with_images, volumes=manifest["volumes"])
+        live=live and was_running, with_images=with_images, volumes=manifest["volumes"],
+        archive_mode=f"{path.stat().st_mode & 0o777:04o}")
 
 
 def _rate(count: int, seconds: float) -> float:
