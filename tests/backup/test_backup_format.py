@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_round_trip_keeps_every_member_owner_mode_and_byte(tmp_path, suffix):
 
 def test_manifest_lists_files_with_sizes_and_sha256(tmp_path):
     manifest = write_archive(tmp_path / "b.tar.gz", meta={"image": "img:1", "wrapper": {"name": "w"}})
-    assert manifest["format"] == "dindjobs-backup" and manifest["format_version"] == 1
+    assert manifest["format"] == "dindjobs-backup" and manifest["format_version"] == 2
     assert manifest["image"] == "img:1" and manifest["dindjobs_version"] and manifest["created"].endswith("+00:00")
     files = {f["path"]: f for f in manifest["files"]}
     big = files["jenkins_home/big.bin"]
@@ -294,3 +295,58 @@ def test_links_inside_their_volume_and_in_nested_image_content_are_kept(tmp_path
     forged_archive(path, [("docker", D, "", b""), ("docker/overlay2/abc/link", L, "/etc", b"")])
     with pytest.raises(BackupError, match="leaves its volume docker/"):
         fmt.verify(path)
+
+
+def with_xattrs() -> list[tarfile.TarInfo]:
+    """An overlay2 layer's opaque directory and a file with a (binary) file capability."""
+    opaque = tarfile.TarInfo("docker/overlay2/abc/diff/data")
+    opaque.type, opaque.mode = tarfile.DIRTYPE, 0o755
+    opaque.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y"}
+    capable = tarfile.TarInfo("docker/overlay2/abc/diff/ping")
+    capable.pax_headers = {"SCHILY.xattr.security.capability": b"\x01\x00\x00\x02\x00\x20\xff".decode(
+        "utf-8", "surrogateescape")}
+    return [opaque, capable]
+
+
+def test_extended_attributes_are_archived_checked_and_replayed(tmp_path):
+    path = tmp_path / "b.tar.gz"
+    with fmt.ArchiveWriter(path) as writer:
+        writer.add_volume("docker-data", "/var/lib/docker", chunks(volume_tar("docker", extra=with_xattrs())))
+        manifest = writer.commit({})
+    files = {f["path"]: f for f in manifest["files"]}
+    assert files["docker/overlay2/abc/diff/data"]["xattrs"] == {"trusted.overlay.opaque": "79"}
+    assert files["docker/overlay2/abc/diff/ping"]["xattrs"] == {"security.capability": "010000020020ff"}
+    assert fmt.verify(path) == manifest
+    replay = fmt.Replay(path, manifest)
+    try:
+        replayed = b"".join(replay.volume("docker"))
+    finally:
+        replay.close()
+    with tarfile.open(fileobj=io.BytesIO(replayed)) as tar:
+        headers = {m.name: m.pax_headers for m in tar}
+    assert headers["docker/overlay2/abc/diff/data"]["SCHILY.xattr.trusted.overlay.opaque"] == "y"
+    raw = headers["docker/overlay2/abc/diff/ping"]["SCHILY.xattr.security.capability"]
+    assert raw.encode("utf-8", "surrogateescape") == b"\x01\x00\x00\x02\x00\x20\xff"
+
+    # A lost attribute is a difference like any other: the archive is refused.
+    raw_tar = bytearray(gzip.decompress(path.read_bytes()))
+    at = raw_tar.index(b"trusted.overlay.opaque=y")
+    raw_tar[at:at + 24] = b"trusted.overlay.opaque=n"
+    path.write_bytes(gzip.compress(bytes(raw_tar)))
+    with pytest.raises(BackupError, match="docker/overlay2/abc/diff/data: xattrs differ"):
+        fmt.verify(path)
+
+
+def test_an_archive_of_format_1_written_by_earlier_code_still_verifies_and_replays(tmp_path):
+    old = Path(__file__).parent / "data" / "format-v1.tar.gz"
+    manifest = fmt.verify(old)
+    assert manifest["format_version"] == 1 and manifest["wrapper"]["name"] == "old"
+    replay = fmt.Replay(old, manifest)
+    try:
+        streams = {v["top"]: b"".join(replay.volume(v["top"])) for v in manifest["volumes"]}
+    finally:
+        replay.close()
+    with tarfile.open(old) as tar:
+        for top, stream in streams.items():
+            names = [m.name for m in tar.getmembers() if m.name.split("/")[0] == top]
+            assert [m[0] for m in members(stream)] == names

@@ -147,6 +147,10 @@ class StoppableWrapper(FakeWrapper):
         self.events.append(f"archive {path}")
         return volume_stream(path.rsplit("/", 1)[1])
 
+    def volume_tar(self, image, path):
+        self.events.append(f"helper tar {path} ({image})")
+        return volume_stream(path.rsplit("/", 1)[1])
+
 
 class ScriptedJenkins:
     """Jenkins as backup() sees it; ``down`` makes every call fail like a refused connection."""
@@ -182,7 +186,8 @@ def test_backup_order_quiet_drain_stop_archive_start(tmp_path, monkeypatch, quie
     monkeypatch.setattr("dindjobs.backup.operations.Jenkins", ScriptedJenkins(events, quiet=quiet))
     monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: events.append("ready"))
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", with_images=True)
-    expected = ["drained", "stop", "archive /var/jenkins_home", "archive /var/lib/docker", "start", "ready"]
+    expected = ["drained", "stop", "archive /var/jenkins_home", "helper tar /var/lib/docker (sha256:abc)", "start",
+                "ready"]
     # A Jenkins already quieting down is put back into quiet-down after the restart; ours ends with it.
     assert events == (expected + ["quiet-down"] if quiet else ["quiet-down", *expected])
     assert result.downtime_seconds is not None and result.entries == 2

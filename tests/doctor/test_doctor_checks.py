@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dindjobs.backup.quietdown import QuietDown
 from dindjobs.doctor.checks import (
     FAIL,
     OK,
@@ -18,6 +19,7 @@ from dindjobs.doctor.checks import (
     check_jenkins_security,
     check_nested_tcp,
     check_published,
+    check_quiet_down,
     check_running,
     check_security_mode,
     check_storage_driver,
@@ -165,3 +167,13 @@ def test_security_config_from_jenkins_home():
     unsecured = '<hudson><authorizationStrategy class="hudson.security.AuthorizationStrategy$Unsecured"/></hudson>'
     facts = JenkinsFacts(reachable=True, strategy=parse_security_config(unsecured)[1])
     assert check_jenkins_security(facts).status == FAIL
+
+
+def test_quiet_down_is_shown_with_whose_it_is():
+    assert check_quiet_down(QuietDown(False)).status == OK
+    left = check_quiet_down(QuietDown(True, ours=True))
+    assert left.status == WARN and "killed" in left.detail and "dindjobs status" in left.fix
+    assert "process 42" in check_quiet_down(QuietDown(True, ours=True, backup_pid=42)).detail
+    foreign = check_quiet_down(QuietDown(True))
+    assert "not asked by dindjobs" in foreign.detail and "Cancel Shutdown" in foreign.fix
+    assert check_quiet_down(QuietDown(None, error="401 bad credentials")).detail == "could not tell: 401 bad credentials"

@@ -35,7 +35,9 @@ from dindjobs.backup.compression import compression_of, compressor, decompressor
 from dindjobs.errors import BackupError
 
 FORMAT = "dindjobs-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: entries carry extended attributes ("xattrs"); version 1 archives still restore
+READABLE_VERSIONS = (1, 2)
+XATTR = "SCHILY.xattr."  # how GNU tar and the engine spell an extended attribute in a PAX header
 MANIFEST = "manifest.json"
 ARCHIVE_MODE = 0o600
 CHUNK = 1 << 20
@@ -117,7 +119,18 @@ def _entry(info: tarfile.TarInfo, top: str) -> dict[str, Any]:
             _safe_name(info.linkname, top)
     if kind in ("char", "block"):
         entry["dev"] = [info.devmajor, info.devminor]
+    xattrs = {key[len(XATTR):]: value.encode("utf-8", "surrogateescape").hex()
+              for key, value in info.pax_headers.items() if key.startswith(XATTR)}
+    if xattrs:
+        entry["xattrs"] = dict(sorted(xattrs.items()))
     return entry
+
+
+def _as_version(entry: dict[str, Any], version: int) -> dict[str, Any]:
+    """``entry`` as an archive of format ``version`` recorded it (version 1 had no xattrs)."""
+    if version >= 2 or "xattrs" not in entry:
+        return entry
+    return {k: v for k, v in entry.items() if k != "xattrs"}
 
 
 # Inside the nested daemon's data, links are image or volume content: they are resolved inside
@@ -299,7 +312,8 @@ class ArchiveWriter:
         return manifest
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True when a process with this ID exists (ours or another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -317,7 +331,7 @@ def remove_stale_partials(directory: Path) -> list[Path]:
         stem, _, pid = candidate.name.rpartition(".partial-")
         if not pid.isdigit() or not stem.endswith((".tar.gz", ".tgz", ".tar.zst", ".tzst")):
             continue
-        if int(pid) == os.getpid() or _pid_alive(int(pid)) or not candidate.is_file():
+        if int(pid) == os.getpid() or process_alive(int(pid)) or not candidate.is_file():
             continue
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()
@@ -353,9 +367,9 @@ def _members(path: Path) -> Iterator[tuple[tarfile.TarFile, Iterator[tarfile.Tar
 def _check_manifest(path: Path, manifest: Any) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _corrupt(path, "the manifest is not a dindjobs backup manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise BackupError(f"{path} has format version {manifest.get('format_version')}; this dindjobs reads "
-                          f"version {FORMAT_VERSION}", hint="use the dindjobs version that wrote it")
+                          f"versions {', '.join(map(str, READABLE_VERSIONS))}", hint="use the dindjobs version that wrote it")
     if not isinstance(manifest.get("files"), list) or not isinstance(manifest.get("volumes"), list):
         raise _corrupt(path, "the manifest has no file list")
     return manifest
@@ -418,6 +432,7 @@ def _compare(path: Path, manifest: dict[str, Any], seen: list[dict[str, Any]]) -
         if index >= len(expected):
             raise _corrupt(path, f"{entry['path']} is not in the manifest")
         want = expected[index]
+        entry = _as_version(entry, manifest["format_version"])
         if want != entry:
             fields = sorted(k for k in set(want) | set(entry) if want.get(k) != entry.get(k))
             what = "checksum mismatch" if fields == ["sha256"] else f"{', '.join(fields)} differ"
@@ -476,7 +491,8 @@ class Replay:
                 break
             want = self.manifest["files"][self._index]
             self._index += 1
-            if _entry(info, top) != {k: v for k, v in want.items() if k != "sha256"}:
+            if _as_version(_entry(info, top), self.manifest["format_version"]) != \
+                    {k: v for k, v in want.items() if k != "sha256"}:
                 raise BackupError(f"{self.path} changed since it was verified ({info.name})")
             yield _header(info)
             if info.isreg():

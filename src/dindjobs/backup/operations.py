@@ -20,9 +20,11 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from dindjobs.backup import quietdown
 from dindjobs.backup.archive import ArchiveWriter, Replay, remove_stale_partials, verify
 from dindjobs.backup.compression import compression_of, default_suffix
-from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
+from dindjobs.backup.quietdown import jenkins_settings
+from dindjobs.config import Settings
 from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired, WrapperError
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jenkins.readiness import wait_ready
@@ -84,6 +86,8 @@ class RestoreResult:
     builds: int
     nested_images: int | None
     notes: list[str]
+    password_file: str = ""  # the admin password file the restored wrapper mounts (never the value)
+    password_source: str = ""
 
 
 def default_archive_name(name: str, now: datetime.datetime | None = None) -> Path:
@@ -99,14 +103,6 @@ def _managed(wrapper: Wrapper):
     if not is_managed(container.labels, wrapper.name):
         raise WrapperError(f"container {wrapper.name} is not managed by dindjobs", hint="use another --name")
     return container
-
-
-def jenkins_settings(settings: Settings, url: str | None, password_file: Path | None = None) -> Settings:
-    """``settings`` pointed at the wrapper's own URL, with the admin password file if no credential."""
-    changes: dict[str, Any] = {"url": url} if url else {}
-    if settings.credential is None and password_file is not None and password_file.exists():
-        changes.update(user=DEFAULT_USER, password=read_secret_file(password_file, "admin password"))
-    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 def drain(client: Jenkins, timeout: float, progress: Progress = no_progress,
@@ -162,7 +158,14 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
 
     client = None
     we_quieted = was_quiet = False
+    state_dir = settings.wrapper_state_dir
     if was_running:
+        stale = quietdown.check(wrapper, settings, undo=True, only_if_recorded=True)
+        if stale is not None and stale.backup_pid is not None:
+            raise BackupError(f"another backup of {wrapper.name} is running (process {stale.backup_pid})",
+                              hint="wait for it to finish")
+        if stale is not None and stale.undone:
+            progress("cancelled the quiet-down that a killed backup had left on")
         client = Jenkins(jenkins_settings(settings, wrapper.url, admin_password_path(settings.wrapper_state_dir)),
                          timeout=min(settings.timeout, 10.0))
         try:
@@ -174,6 +177,9 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
             client.close()
             client = None
         if client is not None and not was_quiet:
+            # Recorded first: a backup killed from here on has its quiet-down undone by the next
+            # backup, `up` or `status`.
+            quietdown.remember(state_dir, (container.attrs.get("State") or {}).get("StartedAt"))
             client.quiet_down("dindjobs backup")
             we_quieted = True
             progress("Jenkins is quieting down: no new build starts")
@@ -186,6 +192,7 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
             except BaseException:
                 if we_quieted:
                     client.cancel_quiet_down()
+                    quietdown.forget(state_dir)
                 raise
         if was_running:
             if not live:
@@ -197,13 +204,17 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
             with ArchiveWriter(path, progress) as writer:
                 writer.add_volume("jenkins-home", JENKINS_HOME, wrapper.get_archive(JENKINS_HOME))
                 if with_images:
-                    writer.add_volume("docker-data", DOCKER_DATA, wrapper.get_archive(DOCKER_DATA))
+                    # GNU tar in a helper of the wrapper's image: the engine's archive API drops
+                    # the xattrs that mark overlay2's opaque directories in nested image layers.
+                    writer.add_volume("docker-data", DOCKER_DATA,
+                                      wrapper.volume_tar(container.attrs.get("Image") or meta["image"], DOCKER_DATA))
                 manifest = writer.commit(meta)
         finally:
             seconds = time.monotonic() - start
             if stopped_at is not None:
                 progress(f"starting wrapper {wrapper.name} again")
                 wrapper.start()
+                quietdown.forget(state_dir)  # the restart ended our quiet-down
                 if client is not None:
                     _wait_back(wrapper, client, ready_timeout, progress)
                     if was_quiet:
@@ -213,6 +224,7 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
                 downtime = time.monotonic() - stopped_at
             elif we_quieted:
                 client.cancel_quiet_down()
+                quietdown.forget(state_dir)
     finally:
         if client is not None:
             client.close()
@@ -265,6 +277,9 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
         raise BackupError(f"image {spec.image} (recorded in the archive) is not on this engine",
                           hint="build it with `dindjobs image --offline`, or pass --image")
 
+    if force:
+        for helper in wrapper.remove_helpers():
+            progress(f"--force: removed {helper}, left by an interrupted restore or backup")
     if force and (existing or container is not None):
         progress(f"--force: removing wrapper {wrapper.name} and its volumes")
         wrapper.remove(volumes=True)
@@ -296,7 +311,8 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
         entries=len(manifest["files"]), verify_seconds=round(verify_seconds, 3),
         restore_seconds=round(restore_seconds, 3), mb_per_s=_rate(data_bytes, restore_seconds),
         jobs=len(builds), builds=sum(len(b) for b in builds.values()),
-        nested_images=_nested_image_count(wrapper), notes=result.notes)
+        nested_images=_nested_image_count(wrapper), notes=result.notes, password_file=str(password.path),
+        password_source=password.source)
 
 
 def _nested_image_count(wrapper: Wrapper) -> int | None:

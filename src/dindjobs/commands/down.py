@@ -10,7 +10,7 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
 from dindjobs.errors import ConfigError
-from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.container import Wrapper, connect
 from dindjobs.wrapper.lifecycle import down
 from dindjobs.wrapper.secrets import admin_password_path
 
@@ -37,7 +37,11 @@ def command(app, name, remove_volumes, yes, as_json) -> None:
         click.confirm(f"Delete the volumes of wrapper {settings.name} (Jenkins home, nested images)?",
                       abort=True, err=True)
     forget = admin_password_path(settings.wrapper_state_dir) if remove_volumes else None
-    result = down(connect(), settings.name, remove_volumes=remove_volumes, progress=output.progress,
+    client = connect()
+    if remove_volumes:  # an interrupted restore's or backup's helper would hold the volumes
+        for helper in Wrapper(client, settings.name).remove_helpers():
+            output.progress(f"removed {helper}, left by an interrupted restore or backup")
+    result = down(client, settings.name, remove_volumes=remove_volumes, progress=output.progress,
                   forget=forget)
     if as_json:
         output.print_json(dataclasses.asdict(result))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from dindjobs import output
+from dindjobs.backup import quietdown
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.container import Wrapper, connect
 from dindjobs.wrapper.lifecycle import status
 
 
@@ -30,7 +33,12 @@ def command(app, name, as_json) -> None:
     the nested Docker daemon and Jenkins answer."""
     app.override(name=name)
     settings = app.settings
-    report = status(connect(), settings.name, http_timeout=min(settings.timeout, 10.0))
+    client = connect()
+    report = status(client, settings.name, http_timeout=min(settings.timeout, 10.0))
+    quiet = quietdown.check(Wrapper(client, settings.name), settings, undo=True)
+    report["quiet_down"] = dataclasses.asdict(quiet)
+    if quiet.undone:
+        output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
     if as_json:
         output.print_json(report)
         return
@@ -46,5 +54,6 @@ def command(app, name, as_json) -> None:
         *((f"volume {v['name']}", _size(v["size"]) if v["exists"] else "absent") for v in report["volumes"]),
         ("nested daemon", f"reachable ({nested['id']})" if nested["reachable"] else "not reachable"),
         ("jenkins", f"reachable (HTTP {jenkins.get('status')})" if jenkins["reachable"] else "not reachable"),
+        ("quiet-down", quiet.describe()),
     ]
     output.print_table(None, ["item", "value"], rows)

@@ -7,8 +7,9 @@ import dataclasses
 import click
 
 from dindjobs import output
+from dindjobs.backup import quietdown
 from dindjobs.cli_support import json_option, pass_app
-from dindjobs.wrapper.container import connect
+from dindjobs.wrapper.container import Wrapper, connect
 from dindjobs.wrapper.lifecycle import up
 from dindjobs.wrapper.secrets import ensure_admin_password
 from dindjobs.wrapper.spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NETWORK_MODES, SECURITY_MODES, WrapperSpec
@@ -50,9 +51,10 @@ def command(app, name, image, port, bind, network, security, dockerd_args, wait_
         output.progress(f"note: {note}")
     if result.action == "unchanged":
         output.progress(f"wrapper {result.name} already runs with these settings: nothing to do")
+    stale = quietdown.check(Wrapper(client, result.name), settings, undo=True, only_if_recorded=True)
+    if stale is not None and stale.undone:
+        output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
     if wait_seconds > 0:
-        from dindjobs.wrapper.container import Wrapper
-
         Wrapper(client, result.name).wait_healthy(wait_seconds, progress=output.progress)
     data = dataclasses.asdict(result)
     data["password_source"] = password.source

@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from dindjobs.backup.quietdown import QuietDown
+from dindjobs.backup.quietdown import check as quiet_down_state
 from dindjobs.config import Settings
 from dindjobs.doctor.facts import DEFAULT_PASSWORDS, JenkinsFacts, dockerd_hosts, gather_inside, gather_jenkins
 from dindjobs.errors import WrapperError
@@ -289,8 +291,24 @@ def check_admin_password(facts: JenkinsFacts) -> Check:
 
 # --- the audit ---------------------------------------------------------------------------------
 
+def check_quiet_down(state: QuietDown) -> Check:
+    """Jenkins in quiet-down starts no build: say so, and whose it is."""
+    if state.quieting_down is None:
+        return Check("jenkins-quiet-down", WARN, f"could not tell: {state.error or 'no answer'}", "see `dindjobs logs`")
+    if not state.quieting_down:
+        return _ok("jenkins-quiet-down", "not quieting down: builds start")
+    if state.backup_pid is not None:
+        return Check("jenkins-quiet-down", WARN, f"quieting down for the backup running as process {state.backup_pid}",
+                     "wait for the backup to finish")
+    if state.ours:
+        return Check("jenkins-quiet-down", WARN, "quieting down, left on by a backup that was killed: no build starts",
+                     "`dindjobs status` (or the next `backup` or `up`) cancels it")
+    return Check("jenkins-quiet-down", WARN, "quieting down (not asked by dindjobs): no build starts",
+                 "cancel it in Jenkins (Manage Jenkins > Cancel Shutdown, or POST /cancelQuietDown)")
+
+
 INSIDE_CHECKS = ("nested-daemon-tcp", "docker-data-filesystem", "nested-storage-driver", "published-address",
-                 "jenkins-security", "jenkins-anonymous", "admin-password")
+                 "jenkins-security", "jenkins-anonymous", "admin-password", "jenkins-quiet-down")
 
 
 def jenkins_url(attrs: Mapping[str, Any]) -> str | None:
@@ -326,7 +344,8 @@ def audit(wrapper: Wrapper, settings: Settings, host_sockets: Iterable[str] = HO
     admin_id = _env(attrs).get("JENKINS_ADMIN_ID") or "admin"
     facts = (gather_jenkins(url, settings, admin_id, inside.config_xml) if url
              else JenkinsFacts(reachable=False, error="no Jenkins URL known for this container", admin_id=admin_id))
-    checks += [check_jenkins_security(facts), check_anonymous(facts), check_admin_password(facts)]
+    checks += [check_jenkins_security(facts), check_anonymous(facts), check_admin_password(facts),
+               check_quiet_down(quiet_down_state(wrapper, settings, undo=False))]
     return checks
 
 

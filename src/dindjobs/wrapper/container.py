@@ -24,6 +24,8 @@ from dindjobs.errors import DockerEngineError, TimeoutExpired, WrapperError
 from dindjobs.wrapper.spec import (
     DOCKER_DATA,
     JENKINS_HOME,
+    LABEL_NAME,
+    LABEL_ROLE,
     LABEL_URL,
     STOP_TIMEOUT,
     EngineFacts,
@@ -37,6 +39,7 @@ Progress = Callable[[str], None]
 NESTED_TIMEOUT = 30  # seconds for one `docker` call inside the wrapper
 ARCHIVE_CHUNK = 1 << 20
 VOLUME_ROLES = ("jenkins-home", "docker-data")
+HELPER_ROLES = ("restore", "backup")
 
 
 def no_progress(_: str) -> None:
@@ -333,6 +336,60 @@ class Wrapper:
                         raise DockerEngineError(f"the engine refused to extract into {path}")
 
             yield put
+        finally:
+            with engine_errors():
+                self.client.api.remove_container(created["Id"], force=True)
+
+
+    # --- helper containers (backup/restore) ---------------------------------------------------
+
+    def remove_helpers(self) -> list[str]:
+        """Remove this wrapper's helper containers (labelled as ours, role ``restore`` or
+        ``backup``) that an interrupted restore or backup left holding the volumes; their names."""
+        removed = []
+        with engine_errors():
+            for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_NAME}={self.name}"}):
+                if is_managed(container.labels, self.name) and container.labels.get(LABEL_ROLE) in HELPER_ROLES:
+                    container.remove(force=True)
+                    removed.append(container.name)
+        return removed
+
+    def volume_tar(self, image: str, path: str) -> Iterator[bytes]:
+        """A tar stream of ``path`` written by GNU tar in a helper container of ``image`` (the
+        wrapper's own, stopped) with both volumes mounted read-only. Unlike the engine's archive
+        API it keeps every extended attribute: overlay2 marks a directory that a layer replaced
+        wholesale with ``trusted.overlay.opaque``, and without it the lower layers show through."""
+        parent, _, top = path.rstrip("/").rpartition("/")
+        command = ["--create", "--file=-", "--format=posix", "--xattrs", "--xattrs-include=*", "--numeric-owner",
+                   "--pax-option=delete=atime,delete=ctime", f"--directory={parent or '/'}", top]
+        mounts = [docker.types.Mount(JENKINS_HOME, self.jenkins_home_volume, type="volume", read_only=True),
+                  docker.types.Mount(DOCKER_DATA, self.docker_data_volume, type="volume", read_only=True)]
+        name = f"{self.name}-backup"
+        with engine_errors():
+            with contextlib.suppress(docker.errors.NotFound):
+                stale = self.client.containers.get(name)
+                if is_managed(stale.labels, self.name):
+                    stale.remove(force=True)
+            # Reading trusted.* attributes needs CAP_SYS_ADMIN; nothing else is granted.
+            host_config = self.client.api.create_host_config(
+                mounts=mounts, network_mode="none", cap_add=["SYS_ADMIN"], log_config={"Type": "none"})
+            created = self.client.api.create_container(
+                image, command=command, entrypoint=["tar"], user="0", name=name, host_config=host_config,
+                labels=managed_labels(self.name, "backup"))
+        try:
+            stderr = bytearray()
+            with engine_errors():
+                frames = self.client.api.attach(created["Id"], stdout=True, stderr=True, stream=True, demux=True)
+                self.client.api.start(created["Id"])
+                for out, err in frames:
+                    if err:
+                        stderr += err[-4096:]
+                    if out:
+                        yield out
+                code = self.client.api.wait(created["Id"]).get("StatusCode")
+            if code != 0:
+                raise WrapperError(f"tar of {path} in the helper container failed (exit {code}): "
+                                   f"{_last_line(stderr.decode('utf-8', 'replace'))}")
         finally:
             with engine_errors():
                 self.client.api.remove_container(created["Id"], force=True)
