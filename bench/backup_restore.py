@@ -4,7 +4,10 @@ Generates a Jenkins home in the stand-in's on-disk layout (``--jobs`` jobs with
 ``--builds`` builds each: config.xml, nextBuildNumber, builds/N/build.xml and a ``--log-kib``
 console log), loads it into a fresh wrapper on the local engine, then measures
 ``dindjobs backup`` (stop, archive, start, ready again) and ``dindjobs restore`` into fresh
-volumes. Everything it creates is named ``djbench-<random>`` and removed at the end.
+volumes. For scale, the same archive is also extracted by a plain GNU ``tar -x`` (owners,
+modes and xattrs kept, as restore does) into a scratch directory on the disk that holds the
+engine's volumes, once before and once after the restore. Everything it creates is named
+``djbench-<random>`` and removed at the end.
 
     .venv/bin/python bench/backup_restore.py [--jobs 500] [--builds 2] [--log-kib 16] [--json]
 """
@@ -18,6 +21,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -135,6 +139,23 @@ def _chunks(path: Path, size: int = 1 << 20):
             yield chunk
 
 
+def plain_tar_x(archive: Path, docker_root: str | None, fallback: Path) -> dict[str, object]:
+    """Extract ``archive`` with GNU tar next to the engine's data root (the same disk as the
+    volumes, when that directory is local); seconds and whether it was the same disk."""
+    root = Path(docker_root) if docker_root else None
+    base = root.parent if root is not None and root.is_dir() else fallback
+    same_disk = root is not None and root.is_dir() and base.stat().st_dev == root.stat().st_dev
+    target = Path(tempfile.mkdtemp(prefix="djbench-tarx-", dir=base))
+    try:
+        started = time.monotonic()
+        subprocess.run(["tar", "--extract", f"--file={archive}", f"--directory={target}", "--same-owner",
+                        "--preserve-permissions", "--numeric-owner", "--xattrs", "--xattrs-include=*"], check=True)
+        seconds = time.monotonic() - started
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    return {"seconds": round(seconds, 3), "same_disk": same_disk, "where": str(base)}
+
+
 def _jenkins(settings, wrapper: Wrapper, password: Path) -> Jenkins:
     from dindjobs.backup.operations import jenkins_settings
 
@@ -185,9 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         report["backup"] = dataclasses.asdict(result) | {"volumes": None}
 
         down(client, name, remove_volumes=True)
+        docker_root = client.info().get("DockerRootDir")
+        tar_runs = [plain_tar_x(archive, docker_root, work)]
         restored = restore(wrapper, settings, archive, progress=say)
+        tar_runs.append(plain_tar_x(archive, docker_root, work))
         report["restore"] = dataclasses.asdict(restored) | {"notes": None}
         report["restore"]["total_seconds"] = round(restored.verify_seconds + restored.restore_seconds, 3)
+        tar_seconds = sorted(run["seconds"] for run in tar_runs)
+        report["tar_x"] = {"runs": tar_runs, "mb_per_s": round(restored.data_bytes / 1e6 / tar_seconds[0], 1),
+                           "restore_vs_tar_x": round(restored.restore_seconds / tar_seconds[0], 2),
+                           "restore_with_verify_vs_tar_x": round(report["restore"]["total_seconds"] / tar_seconds[0], 2)}
     finally:
         down(client, name, remove_volumes=True)
         shutil.rmtree(work, ignore_errors=True)
@@ -200,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backup:  {b['mb_per_s']} MB/s ({b['seconds']:.2f} s archiving), wrapper downtime {b['downtime_seconds']:.2f} s")
         print(f"restore: {r['mb_per_s']} MB/s extracting ({r['restore_seconds']:.2f} s) after a {r['verify_seconds']:.2f} s "
               f"verify pass; Jenkins then saw {r['jobs']} jobs and {r['builds']} builds")
+        t = report["tar_x"]
+        runs = ", ".join(f"{run['seconds']:.2f} s" for run in t["runs"])
+        disk = "same disk as the volumes" if t["runs"][0]["same_disk"] else f"NOT the volumes' disk ({t['runs'][0]['where']})"
+        print(f"tar -x:  {t['mb_per_s']} MB/s, plain GNU tar of the same archive ({runs}; {disk})")
+        print(f"restore / tar -x (fastest run): {t['restore_vs_tar_x']}x extracting, "
+              f"{t['restore_with_verify_vs_tar_x']}x with the verify pass (target: within 2x)")
     return 0
 
 
