@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dindjobs.backup import quietdown
 from dindjobs.backup.operations import backup, default_archive_name, drain, restore, spec_from_manifest
 from dindjobs.config import Settings
 from dindjobs.errors import BackupError, JenkinsConnectionError, TimeoutExpired, WrapperError
@@ -171,6 +172,7 @@ class ScriptedJenkins:
 
     def cancel_quiet_down(self):
         self.events.append("cancel")
+        self.quiet = False
 
     def running_builds(self):
         self.events.append("drained")
@@ -234,3 +236,18 @@ def test_backup_removes_partials_of_killed_backups_and_writes_0600(tmp_path, mon
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", progress=lines.append)
     assert not stale.exists() and f"removed {stale}, left by a backup that was killed" in lines
     assert result.archive_mode == "0600"
+
+
+def test_backup_first_undoes_the_quiet_down_a_killed_backup_left(tmp_path, monkeypatch):
+    events, lines = [], []
+    jenkins = ScriptedJenkins(events, quiet=True)
+    monkeypatch.setattr("dindjobs.backup.operations.Jenkins", jenkins)
+    monkeypatch.setattr("dindjobs.backup.quietdown.Jenkins", jenkins)
+    monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: events.append("ready"))
+    settings = Settings(state_dir=tmp_path, name="w")
+    quietdown.remember(settings.wrapper_state_dir, None)  # as a backup that is gone left it
+    backup(StoppableWrapper(events), settings, tmp_path / "b.tar.gz", progress=lines.append)
+    # Not "already quieting down": the stale quiet-down is cancelled, then ours is asked for and ends.
+    assert events == ["cancel", "quiet-down", "drained", "stop", "archive /var/jenkins_home", "start", "ready"]
+    assert "cancelled the quiet-down that a killed backup had left on" in lines
+    assert not (settings.wrapper_state_dir / quietdown.RECORD).exists()

@@ -35,7 +35,10 @@ def command(app, name, as_json) -> None:
     settings = app.settings
     client = connect()
     report = status(client, settings.name, http_timeout=min(settings.timeout, 10.0))
-    quiet = quietdown.check(Wrapper(client, settings.name), settings, undo=True)
+    if report["state"] == "running" and not report["jenkins"]["reachable"]:  # not worth the client's retries
+        quiet = quietdown.QuietDown(None, error="Jenkins does not answer")
+    else:
+        quiet = quietdown.check(Wrapper(client, settings.name), settings, undo=True)
     report["quiet_down"] = dataclasses.asdict(quiet)
     if quiet.undone:
         output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
