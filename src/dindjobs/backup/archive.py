@@ -3,15 +3,17 @@
 Layout (one tar stream, ``.tar.gz``, or ``.tar.zst`` when the ``zstandard`` module is there)::
 
     jenkins_home/...   every member of /var/jenkins_home, as the engine's archive API gives it
-    docker/...         with --with-images: every member of /var/lib/docker
+    docker/...         with --with-images: every member of /var/lib/docker, extended attributes
+                       (SCHILY.xattr.* PAX records) included
     manifest.json      last: format version, dindjobs version, image, creation time, and for
-                       every member its path, type, size, mode, owner and (files) sha256
+                       every member its path, type, size, mode, owner, xattrs and (files) sha256
 
 The manifest comes last because the archive is written in one streaming pass (a volume is never
 held in memory or spooled to disk). A reader therefore trusts nothing until it has streamed the
 whole archive and compared every member with the manifest: :func:`verify` does exactly that and
 is what restore runs before it touches anything. Member paths are confined to their volume's
-top directory (no ``..``, no absolute paths, no link leaving the volume).
+top directory (no ``..``, no absolute paths, no link leaving the volume, nothing written
+through a link: :class:`LinkGuard`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """`dindjobs backup` and `dindjobs restore`: consistent archives of the wrapper's two volumes.
 
 Backup: quiet-down Jenkins and wait for running builds, stop the wrapper, stream its volumes
-out of the stopped container (the engine's archive API: no helper image), then bring the
-wrapper back as it was (running or not, quieting down or not). ``live`` skips the stop.
+out of the stopped container (the Jenkins home through the engine's archive API, the nested
+daemon's data through GNU tar in a helper, which keeps extended attributes), then bring the
+wrapper back as it was (running or not, quieting down or not). ``live`` skips the stop. The
+quiet-down is recorded (:mod:`dindjobs.backup.quietdown`) so a killed backup's is undone later.
 
 Restore: verify the whole archive first, refuse to replace existing volumes without ``force``,
 create the volumes, extract into them through a created-but-never-started container of the
