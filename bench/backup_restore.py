@@ -82,6 +82,18 @@ BUILD = """<?xml version='1.1' encoding='UTF-8'?>
 """
 
 
+# A nested image from the wrapper's static busybox: 1 000 files of 8 KiB, then a blob, in layers.
+NESTED_IMAGE = r"""set -e
+w=$(mktemp -d); mkdir -p $w/base $w/img; cp /bin/busybox $w/base/busybox
+printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' 'RUN ["/bin/busybox", "--install", "-s", "/bin"]' > $w/base/Dockerfile
+printf '%s\n' 'FROM bench/base' 'RUN mkdir /small && for i in $(seq 1 1000); do head -c 8192 /dev/urandom > /small/$i; done' \
+  'RUN head -c {blob} /dev/urandom > /blob' > $w/img/Dockerfile
+DOCKER_BUILDKIT=0 docker build -q -t bench/base $w/base >/dev/null 2>&1
+DOCKER_BUILDKIT=0 docker build -q -t bench/nested $w/img >/dev/null 2>&1
+docker image inspect -f '{{{{.Size}}}} bytes' bench/nested
+"""
+
+
 def _log(rng: random.Random, job: str, number: int, size: int) -> bytes:
     lines = [f"Started by user admin\nRunning as SYSTEM\nBuilding in workspace /var/jenkins_home/workspace/{job}\n"]
     total = len(lines[0])
@@ -167,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--builds", type=int, default=2, help="builds per job")
     parser.add_argument("--log-kib", type=int, default=16, help="size of each build log")
+    parser.add_argument("--nested-mib", type=int, default=0,
+                        help="also build a nested image of about this many MiB (1 000 small files and a blob)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--suffix", default=None, help=".tar.gz or .tar.zst (default: zst when available)")
     parser.add_argument("--json", action="store_true")
@@ -198,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         wait_ready(jenkins, 300, daemon_check=lambda: None if wrapper.nested_daemon_ready() else "starting")
         found = jenkins.job_builds(all_builds=True)
         jenkins.close()
+        if args.nested_mib:
+            code, out = wrapper.exec(["sh", "-c", NESTED_IMAGE.format(blob=max(args.nested_mib - 8, 1) * 2**20)])
+            if code != 0:
+                raise RuntimeError(f"building the nested image failed: {out[-2000:]}")
+            report["nested_image"] = out.strip().splitlines()[-1]
         report["loaded"] = {"jobs": len(found), "builds": sum(len(b) for b in found.values())}
 
         suffix = args.suffix or (".tar.zst" if _zstd() else ".tar.gz")
@@ -225,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         b, r = report["backup"], report["restore"]
         print(f"home: {report['loaded']['jobs']} jobs, {report['loaded']['builds']} builds, "
               f"{b['data_bytes'] / 1e6:.1f} MB of data in {b['entries']} entries (archive {b['archive_bytes'] / 1e6:.1f} MB)")
+        if "nested_image" in report:
+            print(f"nested image: {report['nested_image']} in the nested daemon (--nested-mib)")
         print(f"backup:  {b['mb_per_s']} MB/s ({b['seconds']:.2f} s archiving), wrapper downtime {b['downtime_seconds']:.2f} s")
         print(f"restore: {r['mb_per_s']} MB/s extracting ({r['restore_seconds']:.2f} s) after a {r['verify_seconds']:.2f} s "
               f"verify pass; Jenkins then saw {r['jobs']} jobs and {r['builds']} builds")
