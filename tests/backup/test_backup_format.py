@@ -350,3 +350,31 @@ def test_an_archive_of_format_1_written_by_earlier_code_still_verifies_and_repla
         for top, stream in streams.items():
             names = [m.name for m in tar.getmembers() if m.name.split("/")[0] == top]
             assert [m[0] for m in members(stream)] == names
+
+
+def test_replay_sends_the_archived_bytes_as_they_are_and_notices_a_change(tmp_path):
+    path = tmp_path / "b.tar.gz"
+    manifest = write_archive(path)
+    raw = gzip.decompress(path.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        end = tar.getmember(fmt.MANIFEST).offset
+    replay = fmt.Replay(path, manifest)
+    try:
+        assert b"".join(replay.volume("jenkins_home")) == raw[:end] + b"\0" * 2 * tarfile.BLOCKSIZE
+    finally:
+        replay.close()
+
+    # Changed between verify and replay: refused at that member, before its padding is sent.
+    damaged = bytearray(raw)
+    at = damaged.index(b"<project/>")
+    damaged[at + 1] ^= 0x20
+    path.write_bytes(gzip.compress(bytes(damaged)))
+    replay = fmt.Replay(path, manifest)
+    sent = bytearray()
+    try:
+        with pytest.raises(BackupError, match=r"changed since it was verified \(jenkins_home/jobs/a/config.xml\)"):
+            for piece in replay._volume("jenkins_home"):
+                sent += piece
+    finally:
+        replay.close()
+    assert bytes(sent).endswith(b"<Project/>\n")  # the bad content went out, its padding did not
