@@ -14,12 +14,14 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 
 import pytest
 
 from dindjobs.config import Settings, read_secret_file
 from dindjobs.jenkins.client import Jenkins
+from support.archives import forged_archive
 from support.dind import build_image, free_port
 from support.standin_fixtures import job_xml, wait_until
 from support.wrapper_cli import Cli, cleanup, unique_name
@@ -258,3 +260,18 @@ def test_a_killed_backup_does_not_leave_jenkins_quieting_down(docker_engine, doc
         client.close()
     finally:
         cleanup(docker_client, name)
+
+
+def test_an_archive_that_writes_through_a_link_is_refused_with_nothing_created(docker_engine, docker_client, tmp_path):
+    name = unique_name("djt-link")
+    evil = tmp_path / "evil.tar.gz"
+    forged_archive(evil, [("jenkins_home", tarfile.DIRTYPE, "", b""),
+                          ("jenkins_home/x", tarfile.SYMTYPE, "/var/lib/docker", b""),
+                          ("jenkins_home/x/FILE", tarfile.REGTYPE, "", b"planted in the other volume")])
+    done = Cli(docker_engine.docker_host, tmp_path / "state").run("--name", name, "restore", evil)
+    assert done.returncode == 1, done.stderr
+    assert "symlink 'jenkins_home/x' -> '/var/lib/docker' leaves its volume" in done.stderr
+    assert "nothing was changed" in done.stderr
+    assert docker_client.containers.list(all=True, filters={"name": name}) == []
+    assert docker_client.volumes.list(filters={"name": name}) == []
+    assert not (tmp_path / "state" / name).exists()
