@@ -123,7 +123,7 @@ def test_pipeline_build_ends_saying_it_needs_jenkins_war(standin):
     c.post("createItem?name=pipe", data=PIPELINE_XML.format(description=""), headers=XML)
     assert c.post("job/pipe/build?delay=0sec").status_code == 201
     build = wait_until(lambda: (b := c.get("job/pipe/1/api/json")).status_code == 200
-                       and not b.json()["building"] and b.json()["result"] and b.json(), what="the build")
+                       and not b.json()["inProgress"] and b.json(), what="the build")
     assert build["result"] == "NOT_BUILT" and build["_class"] == "org.jenkinsci.plugins.workflow.job.WorkflowRun"
     log = c.get("job/pipe/1/consoleText").text
     assert "running pipelines needs jenkins.war" in log and log.endswith("Finished: NOT_BUILT\n")

@@ -7,6 +7,7 @@ import dataclasses
 import click
 
 from dindjobs import output
+from dindjobs.backup import quietdown
 from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
@@ -50,6 +51,9 @@ def command(app, name, image, port, bind, network, security, dockerd_args, wait_
         output.progress(f"note: {note}")
     if result.action == "unchanged":
         output.progress(f"wrapper {result.name} already runs with these settings: nothing to do")
+    stale = quietdown.check(wrapper, settings, undo=True, only_if_recorded=True)
+    if stale is not None and stale.undone:
+        output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
     if wait_seconds > 0:
         wrapper.wait_healthy(wait_seconds, progress=output.progress)
     data = dataclasses.asdict(result)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from dindjobs.backup.quietdown import QuietDown
 from dindjobs.config import Settings
 from dindjobs.doctor.facts import DEFAULT_PASSWORDS, RUNNING_FACTS, Facts, JenkinsFacts, dockerd_hosts, env_of
 from dindjobs.errors import WrapperError
@@ -317,6 +318,23 @@ def check_admin_password(facts: JenkinsFacts) -> Check:
         return Check("admin-password", FAIL, f"user {facts.admin_id!r} accepts a well-known default password",
                      "set a generated one: `dindjobs up` makes one in its state directory")
     return _ok("admin-password", f"user {facts.admin_id!r} accepts none of {len(DEFAULT_PASSWORDS)} well-known passwords")
+
+
+@check("jenkins-quiet-down", "quiet_down")
+def check_quiet_down(state: QuietDown) -> Check:
+    """Jenkins in quiet-down starts no build: say so, and whose it is."""
+    if state.quieting_down is None:
+        return Check("jenkins-quiet-down", WARN, f"could not tell: {state.error or 'no answer'}", "see `dindjobs logs`")
+    if not state.quieting_down:
+        return _ok("jenkins-quiet-down", "not quieting down: builds start")
+    if state.backup_pid is not None:
+        return Check("jenkins-quiet-down", WARN, f"quieting down for the backup running as process {state.backup_pid}",
+                     "wait for the backup to finish")
+    if state.ours:
+        return Check("jenkins-quiet-down", WARN, "quieting down, left on by a backup that was killed: no build starts",
+                     "`dindjobs status` (or the next `backup` or `up`) cancels it")
+    return Check("jenkins-quiet-down", WARN, "quieting down (not asked by dindjobs): no build starts",
+                 "cancel it in Jenkins (Manage Jenkins > Cancel Shutdown, or POST /cancelQuietDown)")
 
 
 # --- the audit ---------------------------------------------------------------------------------

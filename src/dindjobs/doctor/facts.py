@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dindjobs.backup.quietdown import check as quiet_down_state
 from dindjobs.config import Secret, Settings
 from dindjobs.errors import DockerEngineError, JenkinsAuthError, JenkinsError, WrapperError
 from dindjobs.jenkins.client import Jenkins
@@ -226,7 +227,7 @@ def jenkins_url(attrs: Mapping[str, Any]) -> str | None:
 
 
 INSIDE_FACTS = tuple(f.name for f in dataclasses.fields(InsideFacts))
-RUNNING_FACTS = frozenset({*INSIDE_FACTS, "jenkins"})  # these need a running wrapper
+RUNNING_FACTS = frozenset({*INSIDE_FACTS, "jenkins", "quiet_down"})  # these need a running wrapper
 
 
 class Facts:
@@ -234,7 +235,8 @@ class Facts:
 
     ``attrs`` (the container's inspect data), ``name`` (the wrapper's), ``labels_of`` (a volume's
     labels, None when absent), ``host_sockets``; from inside the running wrapper, the fields of
-    :class:`InsideFacts`; and ``jenkins`` (:class:`JenkinsFacts`).
+    :class:`InsideFacts`; ``jenkins`` (:class:`JenkinsFacts`) and ``quiet_down``
+    (:class:`dindjobs.backup.quietdown.QuietDown`, never undone by doctor).
     """
 
     def __init__(self, wrapper: Wrapper, settings: Settings, attrs: Mapping[str, Any],
@@ -250,6 +252,8 @@ class Facts:
                 self._known.update({field: getattr(inside, field) for field in INSIDE_FACTS})
             elif name == "jenkins":
                 self._known["jenkins"] = self._jenkins()
+            elif name == "quiet_down":
+                self._known["quiet_down"] = quiet_down_state(self._wrapper, self._settings, undo=False)
             else:
                 raise KeyError(f"doctor has no fact named {name!r}")
         return self._known[name]

@@ -33,7 +33,9 @@ from dindjobs.wrapper.engine import connect, create_container, engine_error, eng
 from dindjobs.wrapper.spec import (
     DOCKER_DATA,
     JENKINS_HOME,
+    LABEL_NAME,
     LABEL_NETWORK,
+    LABEL_ROLE,
     LABEL_SECURITY,
     LABEL_SETTINGS,
     LABEL_URL,
@@ -54,6 +56,7 @@ ARCHIVE_CHUNK = 1 << 20
 VOLUME_ROLES = ("jenkins-home", "docker-data")
 CAPS_ERROR = "unable to apply caps"
 UP_HINT = "start it with `dindjobs up`"
+HELPER_ROLES = ("restore", "backup")
 
 
 @dataclasses.dataclass
@@ -255,6 +258,7 @@ class Wrapper:
              stop_timeout: int = STOP_TIMEOUT, forget: Path | None = None, strict: bool = False) -> DownResult:
         """Stop the wrapper gracefully and remove it; with ``remove_volumes``, remove our labelled volumes.
 
+        Our helper containers left by an interrupted restore or backup go first with the volumes.
         A volume of this wrapper's name that dindjobs did not create is kept; with ``strict`` it is
         an error before anything is touched (restore must not load into it). ``forget``: a state
         file (the generated admin password) deleted once the volumes are gone, since a fresh
@@ -266,6 +270,9 @@ class Wrapper:
         if strict and remove_volumes and foreign:
             raise WrapperError(f"volume {foreign[0]} was not created by dindjobs: leaving it alone",
                                hint="remove it yourself, or use another --name")
+        if remove_volumes:  # an interrupted restore's or backup's helper would hold the volumes
+            for helper in self.remove_helpers():
+                progress(f"removed {helper}, left by an interrupted restore or backup")
         state = "absent"
         if container is not None:
             progress(f"stopping wrapper {self.name} (up to {stop_timeout}s for Jenkins, then the nested daemon)")
@@ -524,6 +531,60 @@ class Wrapper:
                         raise DockerEngineError(f"the engine refused to extract into {path}")
 
             yield put
+        finally:
+            with engine_errors():
+                self.client.api.remove_container(created["Id"], force=True)
+
+
+    # --- helper containers (backup/restore) ---------------------------------------------------
+
+    def remove_helpers(self) -> list[str]:
+        """Remove this wrapper's helper containers (labelled as ours, role ``restore`` or
+        ``backup``) that an interrupted restore or backup left holding the volumes; their names."""
+        removed = []
+        with engine_errors():
+            for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_NAME}={self.name}"}):
+                if is_managed(container.labels, self.name) and container.labels.get(LABEL_ROLE) in HELPER_ROLES:
+                    container.remove(force=True)
+                    removed.append(container.name)
+        return removed
+
+    def volume_tar(self, image: str, path: str) -> Iterator[bytes]:
+        """A tar stream of ``path`` written by GNU tar in a helper container of ``image`` (the
+        wrapper's own, stopped) with both volumes mounted read-only. Unlike the engine's archive
+        API it keeps every extended attribute: overlay2 marks a directory that a layer replaced
+        wholesale with ``trusted.overlay.opaque``, and without it the lower layers show through."""
+        parent, _, top = path.rstrip("/").rpartition("/")
+        command = ["--create", "--file=-", "--format=posix", "--xattrs", "--xattrs-include=*", "--numeric-owner",
+                   "--pax-option=delete=atime,delete=ctime", f"--directory={parent or '/'}", top]
+        mounts = [docker.types.Mount(JENKINS_HOME, self.jenkins_home_volume, type="volume", read_only=True),
+                  docker.types.Mount(DOCKER_DATA, self.docker_data_volume, type="volume", read_only=True)]
+        name = f"{self.name}-backup"
+        with engine_errors():
+            with contextlib.suppress(docker.errors.NotFound):
+                stale = self.client.containers.get(name)
+                if is_managed(stale.labels, self.name):
+                    stale.remove(force=True)
+            # Reading trusted.* attributes needs CAP_SYS_ADMIN; nothing else is granted.
+            host_config = self.client.api.create_host_config(
+                mounts=mounts, network_mode="none", cap_add=["SYS_ADMIN"], log_config={"Type": "none"})
+            created = self.client.api.create_container(
+                image, command=command, entrypoint=["tar"], user="0", name=name, host_config=host_config,
+                labels=managed_labels(self.name, "backup"))
+        try:
+            stderr = bytearray()
+            with engine_errors():
+                frames = self.client.api.attach(created["Id"], stdout=True, stderr=True, stream=True, demux=True)
+                self.client.api.start(created["Id"])
+                for out, err in frames:
+                    if err:
+                        stderr += err[-4096:]
+                    if out:
+                        yield out
+                code = self.client.api.wait(created["Id"]).get("StatusCode")
+            if code != 0:
+                raise WrapperError(f"tar of {path} in the helper container failed (exit {code}): "
+                                   f"{_last_line(stderr.decode('utf-8', 'replace'))}")
         finally:
             with engine_errors():
                 self.client.api.remove_container(created["Id"], force=True)
