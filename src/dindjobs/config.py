@@ -191,8 +191,9 @@ def load_settings(
     ini = read_ini(conf_path) if conf_path else configparser.ConfigParser(interpolation=None)
 
     def ini_get(where: str, key: str) -> str | None:
-        if where == "jenkins" or (where == "dindjobs" and key in _SERVER_KEYS and section != "jenkins"):
-            where = section
+        server_key = where == "dindjobs" and key in _SERVER_KEYS
+        if where == "jenkins" or (server_key and (section != "jenkins" or ini.has_option(section, key))):
+            where = section  # a server section's own name / secret files beat those of [dindjobs]
         if ini.has_section(where) and ini.has_option(where, key):
             return ini.get(where, key)
         return None

@@ -12,8 +12,10 @@ from __future__ import annotations
 import configparser
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from dindjobs.config import (
     ENV_CONFIG,
@@ -29,7 +31,9 @@ from dindjobs.config import (
     load_settings,
     read_ini,
 )
-from dindjobs.errors import ConfigError
+from dindjobs.errors import ConfigError, DindjobsError, ExitCode
+
+T = TypeVar("T")
 
 DEFAULT_TARGET = "jenkins"
 # Sections of the ini that configure rendering or dindjobs itself, not a server.
@@ -120,3 +124,37 @@ def resolve_targets(
             raise ConfigError(f"targets {seen[url]!r} and {target.name!r} are the same Jenkins ({url})")
         seen[url] = target.name
     return targets
+
+
+def combined_exit(codes: Sequence[int | None]) -> int:
+    """One exit code for several targets; None stands for a target that could not run.
+
+    1 when none could run, 3 when one could not or ended in 3 (partial failure), otherwise the
+    worst of the rest (an error 1 of one target counts as its failure: 3)."""
+    if codes and all(code is None for code in codes):
+        return int(ExitCode.ERROR)
+    ran = [code for code in codes if code is not None]
+    if len(ran) < len(codes) or any(code in (ExitCode.ERROR, ExitCode.PARTIAL_FAILURE) for code in ran):
+        return int(ExitCode.PARTIAL_FAILURE)
+    return int(ExitCode.CHANGES_PENDING) if ExitCode.CHANGES_PENDING in ran else int(ExitCode.OK)
+
+
+@dataclass
+class Each(Generic[T]):
+    """What one target gave back from :func:`run_each`, or the error that stopped it."""
+
+    target: Target
+    value: T | None = None
+    error: DindjobsError | None = None
+
+
+def run_each(targets: Sequence[Target], work: Callable[[Target], T]) -> list[Each[T]]:
+    """``work(target)`` for every target at the same time; a target's error stays its own."""
+    def one(target: Target) -> Each[T]:
+        try:
+            return Each(target, value=work(target))
+        except DindjobsError as exc:
+            return Each(target, error=exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="target") as pool:
+        return list(pool.map(one, targets))

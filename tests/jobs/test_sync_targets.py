@@ -16,6 +16,7 @@ from dindjobs.targets import parse_vars, resolve_targets
 from support.cli import run_cli as run
 from support.net import free_port
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER
+from support.targets import three_targets
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,21 +69,8 @@ def job_config(standin, name: str) -> str:
 
 @pytest.fixture
 def three(standin_factory, clean_env, tmp_path):
-    """Three stand-ins as [jenkins] (password in the ini), [staging] (token file) and [prod]
-    (password file, vars), plus a YAML directory; returns (ini path, yaml dir, {name: standin})."""
-    servers = {name: standin_factory() for name in ("jenkins", "staging", "prod")}
-    token_file = tmp_path / "staging.token"
-    token_file.write_text(ADMIN_TOKEN + "\n")
-    password_file = tmp_path / "prod.password"
-    password_file.write_text(ADMIN_PASSWORD + "\n")
-    ini = tmp_path / "jenkins_jobs.ini"
-    ini.write_text(
-        "[job_builder]\nkeep_descriptions=False\n\n"
-        f"[jenkins]\nurl={servers['jenkins'].url}\nuser={ADMIN_USER}\npassword={ADMIN_PASSWORD}\n\n"
-        f"[staging]\nurl={servers['staging'].url}\nuser={ADMIN_USER}\ntoken_file={token_file}\n"
-        "vars = env=staging, agent=stage-agents\n\n"
-        f"[prod]\nurl={servers['prod'].url}\nuser={ADMIN_USER}\npassword_file={password_file}\n"
-        "vars = env=prod\n  agent=prod-agents\n")
+    """(ini, YAML directory, {target: stand-in}): see support.targets.three_targets."""
+    ini, servers = three_targets(standin_factory, tmp_path)
     yaml_dir = tmp_path / "yaml"
     yaml_dir.mkdir()
     (yaml_dir / "jobs.yaml").write_text(JOBS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dindjobs.errors import DindjobsError, ExitCode
@@ -19,7 +18,7 @@ from dindjobs.jobs.apply import ItemResult
 from dindjobs.jobs.plan import Plan
 from dindjobs.jobs.render import Rendered, render
 from dindjobs.jobs.sync import SyncOutcome, run_sync
-from dindjobs.targets import Target
+from dindjobs.targets import Target, combined_exit, run_each
 
 
 @dataclass
@@ -28,20 +27,17 @@ class TargetOutcome:
 
     target: Target
     outcome: SyncOutcome | None = None
-    error: BaseException | None = None
+    error: DindjobsError | None = None
 
     @property
     def exit_code(self) -> int:
-        if self.error is not None:
-            return int(getattr(self.error, "exit_code", ExitCode.ERROR))
-        assert self.outcome is not None
+        if self.error is not None or self.outcome is None:
+            return int(ExitCode.ERROR)
         return int(self.outcome.exit_code)
 
     @property
     def error_line(self) -> str:
-        if isinstance(self.error, DindjobsError):
-            return self.error.one_line()
-        return f"{type(self.error).__name__}: {self.error}" if self.error is not None else ""
+        return self.error.one_line() if self.error is not None else ""
 
     def to_json(self) -> dict:
         data: dict = {"url": self.target.settings.url, "exit_code": self.exit_code}
@@ -64,15 +60,7 @@ class MultiOutcome:
     def exit_code(self) -> int:
         """1 when no target could run, 3 when one failed or has failed items, 2 when one has
         changes pending (--plan), else 0."""
-        failed = [t for t in self.targets if t.error is not None]
-        if self.targets and len(failed) == len(self.targets):
-            return int(ExitCode.ERROR)
-        codes = {t.exit_code for t in self.targets if t.error is None}
-        if failed or ExitCode.PARTIAL_FAILURE in codes:
-            return int(ExitCode.PARTIAL_FAILURE)
-        if ExitCode.CHANGES_PENDING in codes:
-            return int(ExitCode.CHANGES_PENDING)
-        return int(ExitCode.OK)
+        return combined_exit([None if t.error is not None else t.exit_code for t in self.targets])
 
     @property
     def interrupted(self) -> bool:
@@ -118,18 +106,15 @@ def sync_targets(
     renders = render_for_targets(targets, paths, recursive=recursive, excludes=excludes,
                                  conf_path=targets[0].settings.conf_path if targets else None)
 
-    def one(target: Target) -> TargetOutcome:
+    def one(target: Target) -> SyncOutcome:
         def bind(callback):
             return None if callback is None else (lambda *args: callback(target, *args))
         try:
-            outcome = run_sync(target.settings, paths, recursive=recursive, excludes=excludes,
-                               rendered=renders[target.variables], confirm=bind(confirm), on_plan=bind(on_plan),
-                               on_result=bind(on_result), on_progress=bind(on_progress), stop=stop,
-                               **options)  # type: ignore[arg-type]
-        except (DindjobsError, InterruptedError, OSError) as exc:
-            return TargetOutcome(target, error=exc)
-        return TargetOutcome(target, outcome=outcome)
+            return run_sync(target.settings, paths, recursive=recursive, excludes=excludes,
+                            rendered=renders[target.variables], confirm=bind(confirm), on_plan=bind(on_plan),
+                            on_result=bind(on_result), on_progress=bind(on_progress), stop=stop,
+                            **options)  # type: ignore[arg-type]
+        except InterruptedError:
+            raise DindjobsError("stopped while waiting for the sync lock; nothing applied") from None
 
-    with ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="target") as pool:
-        futures = [pool.submit(one, target) for target in targets]
-        return MultiOutcome([f.result() for f in futures])
+    return MultiOutcome([TargetOutcome(each.target, each.value, each.error) for each in run_each(targets, one)])
