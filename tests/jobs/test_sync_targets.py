@@ -240,3 +240,12 @@ def test_example_in_jjb_renders_per_target_and_leaves_the_default_alone():
     assert "stage-agents" in staging.as_text() and "stage-agents" not in default.as_text()
     # jjb/ itself (what the demo and e2e tests sync) renders no job of the example.
     assert not any(item.name.startswith("deploy") for item in render([REPO / "jjb"]).items)
+
+
+def test_a_section_may_name_its_wrapper(tmp_path, clean_env):
+    ini = tmp_path / "targets.ini"
+    ini.write_text("[jenkins]\nname = ci-a\n\n[b]\nname = ci-b\n")
+    urls = {"ci-a": "http://127.0.0.1:18081/", "ci-b": "http://127.0.0.1:18082/"}
+    a, b = resolve_targets([], True, {"conf": str(ini)}, wrapper_url=urls.get)
+    assert (a.name, a.settings.name, a.settings.url) == ("jenkins", "ci-a", urls["ci-a"])
+    assert (b.name, b.settings.name, b.settings.url) == ("b", "ci-b", urls["ci-b"])
