@@ -83,7 +83,9 @@ class _Progress:
             self.bar.stop()
 
 
-def _confirm_removals(yes: bool, signals: _Signals):
+def _confirm_removals(yes: bool, signals: _Signals, interruptible: bool = True):
+    """``interruptible=False`` when asked from a target's thread: Ctrl-C then stops the run
+    (nothing is sent after the answer) instead of raising in the main thread."""
     def confirm(plan: Plan) -> bool:
         if yes:
             return True
@@ -91,8 +93,11 @@ def _confirm_removals(yes: bool, signals: _Signals):
             raise DindjobsError(f"{len(plan.removals)} item(s) would be removed (--prune)",
                                 hint="review with --plan, then confirm with --yes")
         names = ", ".join(c.name for c in plan.removals[:5]) + (" ..." if len(plan.removals) > 5 else "")
+        question = f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?"
+        if not interruptible:
+            return click.confirm(question, err=True)
         with signals.prompting():  # Ctrl-C at the prompt aborts it: nothing is in flight yet
-            return click.confirm(f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?", err=True)
+            return click.confirm(question, err=True)
     return confirm
 
 
@@ -189,7 +194,7 @@ def _sync_many(targets: list[Target], paths, options: dict, *, yes: bool, signal
     """Sync several targets at once and print one report with a target column."""
     quiet = as_json or options["plan_only"]
     printing = threading.Lock()
-    confirm_one = _confirm_removals(yes, signals)
+    confirm_one = _confirm_removals(yes, signals, interruptible=False)
 
     def on_plan(target: Target, plan: Plan) -> None:
         if not quiet:
