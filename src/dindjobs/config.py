@@ -35,6 +35,7 @@ ENV_NAME = "DINDJOBS_NAME"
 ENV_STATE_DIR = "DINDJOBS_STATE_DIR"
 
 ADMIN_PASSWORD_FILE = "admin-password"
+_SERVER_KEYS = ("name", "password_file", "token_file")  # [dindjobs] keys a server section may set itself
 
 
 class Secret:
@@ -132,7 +133,8 @@ def read_secret_file(path: str | os.PathLike[str], what: str) -> Secret:
     return Secret(value, f"file {p}")
 
 
-def _read_ini(path: Path) -> configparser.ConfigParser:
+def read_ini(path: Path) -> configparser.ConfigParser:
+    """The ini file at ``path`` (ConfigError when missing or malformed)."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with path.open(encoding="utf-8") as fh:
@@ -167,6 +169,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     prompt: Callable[[str], str] | None = None,
     wrapper_url: Callable[[str], str | None] | None = None,
+    section: str = "jenkins",
 ) -> Settings:
     """Resolve settings from flags, then environment, then the ini file.
 
@@ -175,17 +178,24 @@ def load_settings(
     for a password only when a user is known, no secret was found and it is not None (the CLI
     passes one only on a TTY). ``wrapper_url(name)`` is the URL recorded on the wrapper of that
     name (None when there is none); see :func:`resolve_url` for how the target is chosen.
+    ``section`` is the ini section that names the server (JJB's ``--section``): for another
+    section than ``[jenkins]`` its ``url``, ``user``, ``password``, ``timeout`` and its own
+    ``name``, ``password_file`` and ``token_file`` stand in for those of ``[jenkins]`` and
+    ``[dindjobs]`` (the caller leaves out the flags and environment meant for the default).
     """
     flags = dict(flags or {})
     env = os.environ if env is None else env
 
     conf_value = _first(flags.get("conf"), env.get(ENV_CONFIG))
     conf_path = Path(str(conf_value)) if conf_value else None
-    ini = _read_ini(conf_path) if conf_path else configparser.ConfigParser(interpolation=None)
+    ini = read_ini(conf_path) if conf_path else configparser.ConfigParser(interpolation=None)
 
-    def ini_get(section: str, key: str) -> str | None:
-        if ini.has_section(section) and ini.has_option(section, key):
-            return ini.get(section, key)
+    def ini_get(where: str, key: str) -> str | None:
+        server_key = where == "dindjobs" and key in _SERVER_KEYS
+        if where == "jenkins" or (server_key and (section != "jenkins" or ini.has_option(section, key))):
+            where = section  # a server section's own name / secret files beat those of [dindjobs]
+        if ini.has_section(where) and ini.has_option(where, key):
+            return ini.get(where, key)
         return None
 
     where_conf = f"file {conf_path}" if conf_path else "defaults"
@@ -193,7 +203,7 @@ def load_settings(
     name = str(name_given or DEFAULT_NAME)
     url, url_source, warnings = resolve_url(
         [(flags.get("url"), "flag --url"), (env.get(ENV_URL), f"env {ENV_URL}"),
-         (ini_get("jenkins", "url"), f"file {conf_path} [jenkins] url")],
+         (ini_get("jenkins", "url"), f"file {conf_path} [{section}] url")],
         name, name_given is not None, wrapper_url)
     timeout = _number(
         _first(flags.get("timeout"), ini_get("jenkins", "timeout"), DEFAULT_TIMEOUT),
@@ -207,7 +217,7 @@ def load_settings(
     state_dir = Path(str(state_dir_value)) if state_dir_value and not env.get(ENV_STATE_DIR) else default_state_dir(env)
 
     token = _resolve_token(flags, env, ini_get)
-    password = _resolve_password(flags, env, ini_get, conf_path)
+    password = _resolve_password(flags, env, ini_get, conf_path, section)
     user = _first(flags.get("user"), env.get(ENV_USER), ini_get("jenkins", "user"))
     own_wrapper = not url_source.startswith(("flag", "env", "file"))  # a wrapper's (or the default) Jenkins
 
@@ -314,7 +324,7 @@ def _resolve_token(flags, env, ini_get) -> Secret | None:
     return None
 
 
-def _resolve_password(flags, env, ini_get, conf_path) -> Secret | None:
+def _resolve_password(flags, env, ini_get, conf_path, section: str = "jenkins") -> Secret | None:
     if flags.get("password_file"):
         return read_secret_file(str(flags["password_file"]), "password")
     if env.get(ENV_PASSWORD):
@@ -324,7 +334,7 @@ def _resolve_password(flags, env, ini_get, conf_path) -> Secret | None:
     if ini_get("dindjobs", "password_file"):
         return read_secret_file(ini_get("dindjobs", "password_file"), "password")
     if ini_get("jenkins", "password"):
-        return Secret(ini_get("jenkins", "password"), f"file {conf_path} [jenkins] password")
+        return Secret(ini_get("jenkins", "password"), f"file {conf_path} [{section}] password")
     return None
 
 

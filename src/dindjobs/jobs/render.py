@@ -28,8 +28,8 @@ import sys
 import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,10 @@ import pkg_resources
 import yaml
 from jenkins_jobs.config import JJBConfig
 from jenkins_jobs.constants import MAGIC_MANAGE_STRING
+from jenkins_jobs.defaults import Defaults
 from jenkins_jobs.errors import JenkinsJobsException
 from jenkins_jobs.loader import load_files
+from jenkins_jobs.loc_loader import LocDict
 from jenkins_jobs.registry import ModuleRegistry
 from jenkins_jobs.roots import Roots
 from jenkins_jobs.utils import recurse_path
@@ -146,19 +148,24 @@ def render(
     recursive: bool = True,
     excludes: Iterable[str] = (),
     conf_path: str | os.PathLike[str] | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> Rendered:
     """Render JJB YAML files and directories into jobs and views, validated, nothing sent.
 
     Directories are walked recursively unless ``recursive`` is False; ``excludes`` are JJB's
     ``-x`` patterns (a bare name matches any directory of that name). ``conf_path`` is a
     JJB-style ini whose ``[job_builder]`` options (``include_path``, ``keep_descriptions``,
-    ``allow_duplicates``, ...) apply. Raises :class:`RenderError`.
+    ``allow_duplicates``, ...) apply. ``variables`` (a target's ``vars``) are laid over the
+    ``global`` defaults, so templates see them unless a project or template sets its own.
+    Raises :class:`RenderError`.
     """
     files = _expand(paths, recursive, list(excludes))
     with _jjb_config(conf_path) as cfg, _quiet_jjb_logs(), _entry_points_resolved_only():
         try:
             roots = Roots(cfg)
             load_files(cfg, roots, files)
+            if variables:
+                _set_global_variables(roots, variables)
             registry = _Registry(cfg, None)  # None: the newest plugin formats
             registry.set_macros(roots.macros)
             job_data = roots.generate_jobs()
@@ -178,6 +185,12 @@ def render(
     )
     validate(rendered)
     return rendered
+
+
+def _set_global_variables(roots: Roots, variables: Mapping[str, str]) -> None:
+    # Templates, jobs and views hold roots.defaults itself, so replacing "global" reaches them all.
+    current = roots.defaults.get("global") or Defaults("global", pos=None, params={}, contents={})
+    roots.defaults["global"] = replace(current, params=LocDict.merge(current.params, dict(variables)))
 
 
 def _expand(paths: Sequence[str | os.PathLike[str]], recursive: bool, excludes: list[str]) -> list[Path]:

@@ -88,6 +88,7 @@ def run_sync(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     stop: threading.Event | None = None,
+    rendered: Rendered | None = None,
 ) -> SyncOutcome:
     """Render ``paths``, plan against Jenkins and (unless ``plan_only``) apply.
 
@@ -99,7 +100,8 @@ def run_sync(
     Unless ``plan_only``, the instance's sync lock is held from before the ledger is read until
     it is saved (waiting up to ``lock_timeout``). A restart of Jenkins is waited out (up to
     ``ready_timeout`` each time). Setting ``stop`` ends the run early: requests in flight
-    finish, nothing new is sent, the ledger is saved.
+    finish, nothing new is sent, the ledger is saved. Pass ``rendered`` to skip rendering
+    (several targets share one render).
     """
     workers = workers or settings.workers
     stop = stop or threading.Event()
@@ -115,7 +117,8 @@ def run_sync(
             lock = SyncLock(settings.state_dir, client.url).acquire(lock_timeout, on_wait=on_progress, stop=stop)
         rendered, plan, ledger = _render_and_plan(settings, paths, client, plan_only=plan_only, prune=prune,
                                                   adopt=adopt, recursive=recursive, excludes=excludes,
-                                                  recovery=Recovery(client, ready_timeout, stop, on_progress))
+                                                  recovery=Recovery(client, ready_timeout, stop, on_progress),
+                                                  rendered=rendered)
         check_plugins(rendered, client, on_warning)  # an item type the server cannot create stops us here
         if on_plan is not None:
             on_plan(plan)
@@ -141,12 +144,11 @@ def run_sync(
 
 def _render_and_plan(settings: Settings, paths, client: Jenkins, *, plan_only: bool, prune: str | None,
                      adopt: bool, recursive: bool, excludes: Sequence[str],
-                     recovery: Recovery) -> tuple[Rendered, Plan, Ledger]:
+                     recovery: Recovery, rendered: Rendered | None = None) -> tuple[Rendered, Plan, Ledger]:
     """Render (once) and plan; a plan that meets a restarting Jenkins is made again once it is ready."""
     def ledger_for(url: str, identity: str | None) -> Ledger:
         return Ledger.open(settings.state_dir, url, identity, writable=not plan_only)
 
-    rendered: Rendered | None = None
     while True:
         # Reading the server (GETs only) overlaps with rendering; nothing is written before both
         # are done and valid. A YAML error still wins over a server error.
