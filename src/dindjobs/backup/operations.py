@@ -266,7 +266,7 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
 
     if force and (existing or container is not None):
         progress(f"--force: removing wrapper {wrapper.name} and its volumes")
-        wrapper.down(remove_volumes=True, strict=True)
+        wrapper.down(remove_volumes=True, strict=True, progress=progress)
     started = time.monotonic()
     wrapper.ensure_volumes(progress)
     replay = Replay(archive, manifest, progress)
@@ -276,7 +276,7 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
                 progress(f"restoring {volume['path']} ({volume['entries']} entries)")
                 put(str(PurePosixPath(volume["path"]).parent), replay.volume(volume["top"]))
     except BaseException:
-        wrapper.down(remove_volumes=True, strict=True)  # half-filled volumes would look like a restored wrapper
+        wrapper.down(remove_volumes=True, strict=True, progress=progress)  # half-filled volumes would look like a restored wrapper
         raise
     finally:
         replay.close()
