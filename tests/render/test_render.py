@@ -1,8 +1,8 @@
 """render.py: JJB YAML to XML through JJB's library API; errors as file:line:col.
 
 Fixtures are data (JJB style): ``fixtures/X.yaml`` with ``X.xml`` (what ``dindjobs test``
-prints) or ``X.error`` (the one-line message, ``---``, then the full report). Adding a case
-means adding two files.
+prints) or ``X.error`` (the one-line message, ``---``, then the details printed above it: the
+context chain and the offending line). Adding a case means adding two files.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 
 from dindjobs.errors import RenderError
-from dindjobs.jobs.render import check_name, error_details, render
+from dindjobs.jobs.render import check_name, render
 from support.cli import run_cli as run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
-
-
 
 
 def test_every_fixture_has_an_expectation():
@@ -43,7 +41,7 @@ def test_fixture(case, monkeypatch):
         render([f"{case}.yaml"])
     assert info.value.message == headline
     assert info.value.message.startswith(f"{case}.yaml:")
-    assert (error_details(info.value) or [info.value.message]) == report.rstrip("\n").split("\n")
+    assert list(info.value.details) == report.rstrip("\n").split("\n")
 
 
 def test_directory_is_walked_recursively_with_excludes(tmp_path):

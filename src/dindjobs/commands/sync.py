@@ -8,10 +8,9 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, pass_app
-from dindjobs.errors import DindjobsError, RenderError
+from dindjobs.errors import DindjobsError
 from dindjobs.jobs.apply import ItemResult
 from dindjobs.jobs.plan import Action, Plan
-from dindjobs.jobs.render import error_details
 from dindjobs.jobs.sync import prune_guard, run_sync
 
 SIGNS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DRIFTED: "!", Action.DELETE: "-",
@@ -125,10 +124,6 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
         outcome = run_sync(app.settings, paths, plan_only=plan_only, prune=prune, force=force, adopt=adopt,
                            recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes),
                            on_plan=progress.plan, on_result=progress.result)
-    except RenderError as exc:
-        for line in error_details(exc):
-            output.progress(line)
-        raise
     finally:
         progress.close()
     if as_json:

@@ -9,9 +9,7 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, pass_app
 from dindjobs.config import redact
-from dindjobs.errors import RenderError
 from dindjobs.jenkins.client import Jenkins
-from dindjobs.jobs.render import error_details
 from dindjobs.verify.run import FAIL, SKIP, Timeouts, open_nesting, select_jobs, verify
 
 
@@ -61,12 +59,7 @@ def command(app, paths, pattern, name, no_trigger, phase_timeout, delay, quiet, 
     settings = app.settings
     client = Jenkins(settings)
     try:
-        try:
-            jobs = select_jobs(client, paths, pattern, conf_path=settings.conf_path)
-        except RenderError as exc:
-            for line in error_details(exc):
-                output.progress(line)
-            raise
+        jobs = select_jobs(client, paths, pattern, conf_path=settings.conf_path)
         nesting = open_nesting(settings.name)
         if nesting.wrapper is None:
             output.progress(f"verify: nesting checks will be skipped: {nesting.unreachable}")
