@@ -181,3 +181,53 @@ def test_cli_test_uses_the_conf_rendering_options_and_never_asks_for_a_password(
     code, out, _ = run(capsys, "--conf", str(conf), "test", str(FIXTURES / "disabled.yaml"))
     assert code == 0 and "<disabled>true</disabled>" in out
     assert "Managed by Jenkins Job Builder" not in out  # keep_descriptions applied
+
+
+# --- includes, empty files, top level ----------------------------------------------------------
+
+
+def _include_tree(tmp_path, path):
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "step.sh").write_text("echo from lib\n")
+    (tmp_path / "jobs" / "a.yaml").write_text(
+        f"- job:\n    name: a\n    builders:\n      - shell: !include-raw-verbatim: {path}\n")
+    return tmp_path / "jobs"
+
+
+@pytest.mark.parametrize("path", ["../lib/step.sh", "{tmp}/lib/step.sh"])
+def test_includes_outside_the_tree_are_refused_unless_include_path_allows_them(tmp_path, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    jobs = _include_tree(tmp_path, path.replace("{tmp}", str(tmp_path)))
+    with pytest.raises(RenderError, match=r"^jobs/a\.yaml:4:16: !include-raw-verbatim: .* is outside the job tree"):
+        render([jobs])
+    conf = tmp_path / "conf.ini"
+    conf.write_text("[job_builder]\ninclude_path = lib\n")
+    assert "echo from lib" in render([jobs], conf_path=conf).jobs[0].xml
+
+
+def test_includes_inside_the_tree_need_no_include_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    jobs = _include_tree(tmp_path, "scripts/x.sh")
+    (jobs / "scripts").mkdir()
+    (jobs / "scripts" / "x.sh").write_text("echo inside\n")
+    assert "echo inside" in render([jobs]).jobs[0].xml
+    assert "echo inside" in render([jobs / "a.yaml"]).jobs[0].xml  # a file's tree is its directory
+
+
+def test_an_empty_file_is_named_in_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    (tmp_path / "job.yaml").write_text("- job:\n    name: a\n")
+    with caplog.at_level("WARNING", logger="dindjobs"):
+        assert [j.name for j in render([tmp_path]).jobs] == ["a"]
+    assert [r.getMessage() for r in caplog.records] == ["empty.yaml: empty YAML file, nothing to load from it"]
+
+
+@pytest.mark.parametrize("text, kind", [("just text\n", "string"), ("a: 1\n", "mapping"), ("# c\n\n42\n", "number")])
+def test_the_top_level_must_be_a_list(tmp_path, monkeypatch, text, kind):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text(text)
+    line = 3 if kind == "number" else 1
+    with pytest.raises(RenderError, match=rf"^a\.yaml:{line}:1: the top level must be a list .*, not a {kind}$"):
+        render(["a.yaml"])

@@ -12,6 +12,7 @@ from dindjobs.cli_support import exits_with, json_option, pass_app
 from dindjobs.doctor.checks import HOST_SOCKETS, audit, failed
 from dindjobs.errors import ExitCode
 from dindjobs.wrapper.container import Wrapper, connect
+from dindjobs.wrapper.lifecycle import no_wrapper
 
 
 def _host_sockets() -> tuple[str, ...]:
@@ -33,11 +34,14 @@ def command(app, name, as_json) -> int:
     anonymous users unable to configure or build; the admin password neither a default nor in
     the container's environment; Jenkins published only on the address asked for; named,
     labelled volumes; /var/lib/docker not on overlayfs; the nested storage driver not vfs.
-    Exit 1 when any check fails.
+    Exit 1 when any check fails, or when there is no such wrapper.
     """
     app.override(name=name)
     settings = app.settings
-    checks = audit(Wrapper(connect(), settings.name), settings, _host_sockets())
+    wrapper = Wrapper(connect(), settings.name)
+    if wrapper.container() is None:
+        raise no_wrapper(settings.name)
+    checks = audit(wrapper, settings, _host_sockets())
     bad = failed(checks)
     if as_json:
         output.print_json({"name": settings.name, "ok": not bad, "checks": [dataclasses.asdict(c) for c in checks]})

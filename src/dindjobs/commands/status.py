@@ -7,7 +7,7 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
 from dindjobs.wrapper.container import connect
-from dindjobs.wrapper.lifecycle import status
+from dindjobs.wrapper.lifecycle import no_wrapper, status
 
 
 def _size(size: object) -> str:
@@ -27,10 +27,12 @@ def _size(size: object) -> str:
 @pass_app
 def command(app, name, as_json) -> None:
     """Show the wrapper: state, health, security mode, URL, volumes and their sizes, and whether
-    the nested Docker daemon and Jenkins answer."""
+    the nested Docker daemon and Jenkins answer. Exit 1 when there is no such wrapper."""
     app.override(name=name)
     settings = app.settings
     report = status(connect(), settings.name, http_timeout=min(settings.timeout, 10.0))
+    if report["state"] == "absent":
+        raise no_wrapper(settings.name)
     if as_json:
         output.print_json(report)
         return

@@ -10,7 +10,7 @@ from dindjobs import output
 from dindjobs.cli_support import json_option, pass_app
 from dindjobs.wrapper.container import connect
 from dindjobs.wrapper.lifecycle import up
-from dindjobs.wrapper.secrets import ensure_admin_password
+from dindjobs.wrapper.secrets import admin_password_path, discard_admin_password, ensure_admin_password
 from dindjobs.wrapper.spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NETWORK_MODES, SECURITY_MODES, WrapperSpec
 
 
@@ -39,13 +39,19 @@ def command(app, name, image, port, bind, network, security, dockerd_args, wait_
     """
     app.override(name=name)
     settings = app.settings
+    had_password = admin_password_path(settings.wrapper_state_dir).exists()
     password = ensure_admin_password(settings.wrapper_state_dir)
     spec = WrapperSpec(
         name=settings.name, image=image, port=port, bind=bind, network=network, security=security,
         dockerd_args=tuple(dockerd_args.split()), password_file=password.path,
     )
-    client = connect()
-    result = up(client, spec, progress=output.progress)
+    try:
+        client = connect()
+        result = up(client, spec, progress=output.progress)
+    except BaseException:
+        if not had_password:  # an `up` that failed leaves no password behind for a wrapper that never ran
+            discard_admin_password(settings.wrapper_state_dir)
+        raise
     for note in result.notes:
         output.progress(f"note: {note}")
     if result.action == "unchanged":

@@ -240,9 +240,12 @@ def down(client: docker.DockerClient, name: str, remove_volumes: bool = False,
                 volumes[volume_name] = "removed"
                 progress(f"volume {volume_name} removed")
     result = DownResult(name, state, volumes)
-    if remove_volumes and forget is not None and forget.exists() and "kept" not in " ".join(volumes.values()):
-        forget.unlink()
-        result.password_file = f"removed {forget}"
+    if remove_volumes and forget is not None and "kept" not in " ".join(volumes.values()):
+        if forget.exists():
+            forget.unlink()
+            result.password_file = f"removed {forget}"
+        with contextlib.suppress(OSError):  # the wrapper's state directory, when nothing else is left in it
+            forget.parent.rmdir()
     return result
 
 
@@ -307,12 +310,17 @@ def probe_http(url: str, timeout: float = 5.0) -> dict[str, object]:
         return {"reachable": False, "error": str(reason)}
 
 
+def no_wrapper(name: str) -> WrapperError:
+    """The one error for a wrapper that does not exist (status, logs and doctor exit 1 with it)."""
+    return WrapperError(f"no wrapper named {name}", hint="start it with `dindjobs up`")
+
+
 def logs(client: docker.DockerClient, name: str, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
     """The container's output (Jenkins and the nested daemon, stdout and stderr), streamed."""
     wrapper = Wrapper(client, name)
     container = wrapper.container()
     if container is None or not is_managed(container.labels, name):
-        raise WrapperError(f"no wrapper named {name}", hint="start it with `dindjobs up`")
+        raise no_wrapper(name)
     with engine_errors():
         stream = container.logs(stdout=True, stderr=True, stream=True, follow=follow, tail="all" if tail is None else tail)
         yield from stream
