@@ -162,13 +162,8 @@ def render(
             job_data = roots.generate_jobs()
             view_data = roots.generate_views()
             registry.amend_job_dicts(job_data)
-        except (yaml.YAMLError, JenkinsJobsException, jinja2.TemplateError, RecursionError) as exc:
+        except _FAILURES as exc:
             raise _render_error(exc) from None
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            # JJB crashed on a shape it does not expect (a string where a list belongs, ...)
-            pos = _innermost_pos(exc.__traceback__)
-            raise _failure(_pos_text(pos), f"JJB cannot use this: {type(exc).__name__}: {exc}",
-                           snippet=_snippet(pos)) from None
         job_generator, view_generator = _JobGenerator(registry), _ViewGenerator(registry)
         jobs = [_generate(job_generator, data, "job") for data in job_data]
         views = [_generate(view_generator, data, "view") for data in view_data]
@@ -215,7 +210,6 @@ def _jjb_config(conf_path: str | os.PathLike[str] | None) -> Iterator[tuple[JJBC
             parser.write(fh)
         try:
             cfg = JJBConfig(str(ini))
-            cfg.validate()
         except (JenkinsJobsException, ValueError, configparser.Error) as exc:
             raise RenderError(f"{_display_path(conf_path)}: [job_builder]: {' '.join(str(exc).split())}") from None
         allowed = cfg.yamlparser["include_path"] if parser.has_option("job_builder", "include_path") else []
@@ -388,17 +382,12 @@ def _generate(generator, data, kind: str) -> RenderedItem:
     try:
         (xml_obj,) = generator.generateXML([data])
         root_tag = xml_obj.xml.tag
-    except (JenkinsJobsException, RecursionError, jinja2.TemplateError) as exc:
-        err = _render_error(exc, fallback_pos=getattr(data.data, "pos", None))
+    except Exception as exc:  # noqa: BLE001 - a JJB module may crash on odd input: report it with its position
+        err = _render_error(exc, fallback_pos=getattr(data.data, "pos", None), context=data.context)
         suggestion = _suggest(generator.registry, str(getattr(exc, "message", "")))
         if suggestion:
             err = RenderError(f"{err.message} ({suggestion})", details=err.details)
         raise err from None
-    except Exception as exc:  # noqa: BLE001 - a JJB module crashed on odd input: report it with its position
-        raise _jjb_error(
-            JenkinsJobsException(f"{type(exc).__name__}: {exc}", pos=getattr(data.data, "pos", None),
-                                 ctx=list(data.context)),
-        ) from None
     pos = getattr(data.data, "value_pos", {}).get("name") or getattr(data.data, "pos", None)
     return RenderedItem(kind=kind, name=str(data.name), xml_text=None, element=xml_obj.xml, root_tag=root_tag,
                         source=_pos_text(pos), snippet=tuple(_snippet(pos)))
@@ -481,14 +470,21 @@ def _snippet(pos) -> list[str]:
     return []
 
 
-def _render_error(exc: BaseException, fallback_pos=None) -> RenderError:
-    """Any failure of loading or expanding the YAML as a :class:`RenderError`."""
+# What JJB raises for bad input: its own errors, PyYAML's and jinja2's, and the plain Python
+# errors of code that met a shape it does not expect (a string where a list belongs, ...).
+_FAILURES = (yaml.YAMLError, JenkinsJobsException, jinja2.TemplateError, RecursionError,
+             ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
+def _render_error(exc: BaseException, fallback_pos=None, context=()) -> RenderError:
+    """Any failure of loading, expanding or generating the YAML as a :class:`RenderError`;
+    ``context`` is the JJB context of the item being generated, if any."""
     if isinstance(exc, yaml.YAMLError):
         return _yaml_error(exc)
     if isinstance(exc, JenkinsJobsException):
         return _jjb_error(exc, fallback_pos)
     if isinstance(exc, jinja2.TemplateSyntaxError):
-        where = f"{exc.filename}:{exc.lineno}" if exc.filename else ""
+        where = f"{_display_path(exc.filename)}:{exc.lineno}" if exc.filename else ""
         return _failure(where, f"jinja2 template syntax error: {exc.message}")
     if isinstance(exc, jinja2.TemplateNotFound):
         pos = _innermost_pos(exc.__traceback__, includes_only=True)
@@ -498,9 +494,17 @@ def _render_error(exc: BaseException, fallback_pos=None) -> RenderError:
     if isinstance(exc, jinja2.TemplateError):
         pos = _innermost_pos(exc.__traceback__, includes_only=True)
         return _failure(_pos_text(pos), f"jinja2: {exc.message}", snippet=_snippet(pos))
-    pos = _innermost_pos(exc.__traceback__, includes_only=True) or fallback_pos
-    return _failure(_pos_text(pos), "the YAML nests too deeply while it is expanded "
-                                    "(a macro or an !include that uses itself?)", snippet=_snippet(pos))
+    chain = [_context_line(c) for c in context]
+    if isinstance(exc, RecursionError):
+        pos = _innermost_pos(exc.__traceback__, includes_only=True) or fallback_pos
+        return _failure(_pos_text(pos), "the YAML nests too deeply while it is expanded "
+                                        "(a macro or an !include that uses itself?)", chain, _snippet(pos))
+    pos = _innermost_pos(exc.__traceback__) or fallback_pos
+    return _failure(_pos_text(pos), f"JJB cannot use this: {type(exc).__name__}: {exc}", chain, _snippet(pos))
+
+
+def _context_line(context) -> str:
+    return f"{_pos_text(context.pos)}: {context.message}" if context.pos is not None else str(context.message)
 
 
 def _innermost_pos(tb, includes_only: bool = False) -> Pos | None:
@@ -519,7 +523,7 @@ def _innermost_pos(tb, includes_only: bool = False) -> Pos | None:
 
 def _jjb_error(exc: JenkinsJobsException, fallback_pos=None) -> RenderError:
     """JJB's report (context chain, innermost position and its line), paths relative to the CWD."""
-    chain = [f"{_pos_text(c.pos)}: {c.message}" if c.pos is not None else str(c.message) for c in exc.ctx]
+    chain = [_context_line(c) for c in exc.ctx]
     duplicates = [c for c in exc.ctx if c.pos is not None and c.message.startswith("Duplicate ")]
     if exc.message.startswith("Previous ") and duplicates:
         # JJB: [the duplicate's context..., "Duplicate job", the first one's context...], then
