@@ -231,3 +231,17 @@ def test_the_top_level_must_be_a_list(tmp_path, monkeypatch, text, kind):
     line = 3 if kind == "number" else 1
     with pytest.raises(RenderError, match=rf"^a\.yaml:{line}:1: the top level must be a list .*, not a {kind}$"):
         render(["a.yaml"])
+
+
+def test_jinja2_includes_go_through_the_same_guard(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jobs" / "parts").mkdir(parents=True)
+    (tmp_path / "jobs" / "parts" / "step.j2").write_text("echo {{ 'in' + 'side' }}\n")
+    (tmp_path / "outside.txt").write_text("echo outside\n")
+    (tmp_path / "jobs" / "a.yaml").write_text(
+        "- job:\n    name: a\n    builders:\n      - shell: !j2: \"{% include 'parts/step.j2' %}\"\n")
+    assert "echo inside" in render(["jobs"]).jobs[0].xml
+    (tmp_path / "jobs" / "b.yaml").write_text(
+        "- job:\n    name: b\n    builders:\n      - shell: !j2: \"{% include 'outside.txt' %}\"\n")
+    with pytest.raises(RenderError, match=r"^jobs/b\.yaml:4:16: !j2: 'outside.txt' is outside the job tree"):
+        render(["jobs"])

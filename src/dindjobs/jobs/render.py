@@ -12,7 +12,7 @@ caret (made in one place, :func:`_failure`), so nothing is sent to Jenkins befor
 valid. YAML is read by :class:`_Loader`, JJB's loader within the limits of ``yaml_loader`` and
 with ``!include`` confined to the job tree (and the ini's ``include_path``).
 
-It is a little over 400 lines on purpose: every use of JJB's internals (including the two
+It is long on purpose: every use of JJB's internals (the loader and include shims, the two
 render-speed shims at the end) stays in this one file, so a JJB upgrade touches one module.
 """
 
@@ -46,7 +46,7 @@ from jenkins_jobs.registry import ModuleRegistry
 from jenkins_jobs.roots import Roots
 from jenkins_jobs.utils import recurse_path
 from jenkins_jobs.xml_config import XmlJob, XmlJobGenerator, XmlViewGenerator
-from jenkins_jobs.yaml_objects import BaseYamlObject
+from jenkins_jobs.yaml_objects import BaseYamlObject, J2BaseYamlObject
 
 from dindjobs.config import read_ini
 from dindjobs.errors import RenderError
@@ -292,20 +292,34 @@ def _our_loader(guard: _IncludeGuard) -> Iterator[None]:
     (``!include:``, ``!include-raw*:``, ``!include-jinja2:``, jinja2's ``{% include %}``) finds
     its file through the guard. (JJB dispatches on exact types: subclassing the tags is no option.)"""
     original_loader, original_find = jenkins_jobs.loader.Loader, BaseYamlObject._find_file
+    original_j2_init = J2BaseYamlObject.__init__
 
     def find_file(obj, rel_path, pos):
         found = original_find(obj, rel_path, pos)
         return guard.check(found, rel_path, pos or obj._pos, _tag_of(obj))
 
+    def j2_init(obj, *args, **kwargs):
+        original_j2_init(obj, *args, **kwargs)
+        # jinja2's own loader would read include_path and the working directory unchecked.
+        obj._jinja2_env.loader = jinja2.FunctionLoader(functools.partial(_template_source, obj))
+
     jenkins_jobs.loader.Loader, BaseYamlObject._find_file = _Loader, find_file
+    J2BaseYamlObject.__init__ = j2_init
     try:
         yield
     finally:
         jenkins_jobs.loader.Loader, BaseYamlObject._find_file = original_loader, original_find
+        J2BaseYamlObject.__init__ = original_j2_init
 
 
 def _tag_of(obj: BaseYamlObject) -> str:
     return getattr(obj, "yaml_tag", "!include")
+
+
+def _template_source(obj: BaseYamlObject, name: str) -> tuple[str, str, object]:
+    """A jinja2 ``{% include %}``: found like every include tag's file, through the guard."""
+    found = obj._find_file(name, obj._pos)
+    return yaml_loader.read_text(found), str(found), lambda: True
 
 
 @contextlib.contextmanager
