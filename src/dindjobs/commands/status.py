@@ -9,7 +9,7 @@ import click
 from dindjobs import output
 from dindjobs.backup import quietdown
 from dindjobs.cli_support import json_option, name_option, pass_app
-from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.container import Wrapper, no_wrapper
 from dindjobs.wrapper.engine import connect
 
 
@@ -30,11 +30,13 @@ def _size(size: object) -> str:
 @pass_app
 def command(app, name, as_json) -> None:
     """Show the wrapper: state, health, security mode, URL, volumes and their sizes, and whether
-    the nested Docker daemon and Jenkins answer."""
+    the nested Docker daemon and Jenkins answer. Exit 1 when there is no such wrapper."""
     app.override(name=name)
     settings = app.settings
     wrapper = Wrapper(connect(), settings.name)
     report = wrapper.status(http_timeout=min(settings.timeout, 10.0))
+    if report["state"] == "absent":
+        raise no_wrapper(settings.name)
     if report["state"] == "running" and not report["jenkins"]["reachable"]:  # not worth the client's retries
         quiet = quietdown.QuietDown(None, error="Jenkins does not answer")
     else:

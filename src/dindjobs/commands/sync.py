@@ -11,11 +11,10 @@ import click
 
 from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, name_option, pass_app, targets_option
-from dindjobs.errors import DindjobsError, Interrupted, RenderError
+from dindjobs.errors import DindjobsError, Interrupted
 from dindjobs.jobs.apply import DEFAULT_READY_TIMEOUT, ItemResult
 from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT
 from dindjobs.jobs.plan import Action, Plan
-from dindjobs.jobs.render import error_details
 from dindjobs.jobs.sync import prune_guard, run_sync
 from dindjobs.jobs.targets import MultiOutcome, render_for_targets, sync_targets
 from dindjobs.targets import Target
@@ -165,10 +164,6 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
                                on_plan=progress.plan, on_result=progress.result, on_progress=output.progress,
                                on_warning=output.progress,
                                lock_timeout=lock_timeout, ready_timeout=ready_timeout, stop=signals.stop)
-    except RenderError as exc:
-        for line in error_details(exc):
-            output.progress(line)
-        raise
     except InterruptedError:
         raise Interrupted(f"{signals.name}: stopped while waiting for the sync lock; nothing applied",
                           signals.number) from None
@@ -219,14 +214,9 @@ def _sync_many(targets: list[Target], paths, options: dict, *, yes: bool, signal
                 output.progress(f"target {target.name} ({target.settings.url}):")
             return confirm_one(plan)
 
-    try:
-        with signals.installed():
-            multi = sync_targets(targets, paths, confirm=confirm, on_plan=on_plan, on_result=on_result,
-                                 on_progress=on_progress, stop=signals.stop, **options)
-    except RenderError as exc:
-        for line in error_details(exc):
-            output.progress(line)
-        raise
+    with signals.installed():
+        multi = sync_targets(targets, paths, confirm=confirm, on_plan=on_plan, on_result=on_result,
+                             on_progress=on_progress, stop=signals.stop, **options)
     _report_many(multi, options["plan_only"], options["force"], as_json)
     if multi.interrupted:
         output.progress(f"dindjobs: {signals.name}: stopped; the ledgers are saved.")

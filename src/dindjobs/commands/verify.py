@@ -9,9 +9,7 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import exits_with, json_option, name_option, pass_app, targets_option
 from dindjobs.config import Settings, redact
-from dindjobs.errors import RenderError
 from dindjobs.jenkins.client import Jenkins
-from dindjobs.jobs.render import error_details
 from dindjobs.targets import combined_exit, run_each
 from dindjobs.verify.nesting import open_nesting
 from dindjobs.verify.report import FAIL, SKIP, VerifyReport
@@ -103,12 +101,7 @@ def _verify_one(settings: Settings, *, paths, pattern, no_trigger, phase_timeout
     where = f"verify: {target}: " if target else "verify: "
     client = Jenkins(settings)
     try:
-        try:
-            jobs = select_jobs(client, paths, pattern, conf_path=settings.conf_path)
-        except RenderError as exc:
-            for line in error_details(exc):
-                output.progress(line)
-            raise
+        jobs = select_jobs(client, paths, pattern, conf_path=settings.conf_path)
         nesting = open_nesting(settings.name)
         if nesting.wrapper is None:
             output.progress(f"{where}nesting checks will be skipped: {nesting.unreachable}")

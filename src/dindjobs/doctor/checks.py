@@ -20,8 +20,7 @@ from typing import Any
 from dindjobs.backup.quietdown import QuietDown
 from dindjobs.config import Settings
 from dindjobs.doctor.facts import DEFAULT_PASSWORDS, RUNNING_FACTS, Facts, JenkinsFacts, dockerd_hosts, env_of
-from dindjobs.errors import WrapperError
-from dindjobs.wrapper.container import Wrapper, is_running
+from dindjobs.wrapper.container import Wrapper, is_running, no_wrapper
 from dindjobs.wrapper.spec import (
     DEFAULT_BIND,
     DOCKER_DATA,
@@ -343,7 +342,7 @@ def audit(wrapper: Wrapper, settings: Settings, host_sockets: Iterable[str] = HO
     """Every registered check, in order. Checks that need a running wrapper are warnings when it is not."""
     container = wrapper.container()
     if container is None:
-        raise WrapperError(f"no container named {wrapper.name}", hint="start one with `dindjobs up`")
+        raise no_wrapper(wrapper.name)
     facts = Facts(wrapper, settings, container.attrs, host_sockets)
     running = is_running(container)
     results = []

@@ -88,6 +88,11 @@ def is_running(container) -> bool:
     return container.status == "running"
 
 
+def no_wrapper(name: str) -> WrapperError:
+    """The one error for a wrapper that does not exist (status, logs and doctor exit 1 with it)."""
+    return WrapperError(f"no wrapper named {name}", hint=UP_HINT)
+
+
 def find_running(name: str, timeout: int = 60) -> tuple[Wrapper | None, str | None]:
     """The running wrapper ``name`` on the engine (``DOCKER_HOST``), or None and why not."""
     try:
@@ -148,7 +153,7 @@ class Wrapper:
         """Our container, which must exist (running or not); else a WrapperError saying what to do."""
         container = self.owned()
         if container is None:
-            raise WrapperError(f"no wrapper named {self.name}", hint=UP_HINT)
+            raise no_wrapper(self.name)
         return container
 
     def running_container(self):
@@ -294,9 +299,12 @@ class Wrapper:
                 volumes[volume_name] = "removed"
                 progress(f"volume {volume_name} removed")
         result = DownResult(self.name, state, volumes)
-        if remove_volumes and forget is not None and forget.exists() and not foreign:
-            forget.unlink()
-            result.password_file = f"removed {forget}"
+        if remove_volumes and forget is not None and not foreign:
+            if forget.exists():
+                forget.unlink()
+                result.password_file = f"removed {forget}"
+            with contextlib.suppress(OSError):  # the wrapper's state directory, when nothing else is left in it
+                forget.parent.rmdir()
         return result
 
     # --- volumes -------------------------------------------------------------------------------
