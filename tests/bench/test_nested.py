@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from bench import nested, stats
 
 
@@ -41,3 +43,17 @@ def test_experiment_table_gives_the_pair_ratios_with_their_range():
     assert table[0].startswith("| variant | nested dockerd | pairs |")
     assert table[2].split(" | ")[:3] == ["| default", "26.1.5", "3"]
     assert table[2].endswith("| 1.20 (1.10-1.50) | 1.10 | 2.00 |")
+
+
+def test_move_to_root_cpu_cgroup_writes_each_pid_to_both_v1_hierarchies(tmp_path):
+    for controller in ("cpu", "cpuacct"):
+        (tmp_path / controller).mkdir()
+        (tmp_path / controller / "cgroup.procs").write_text("")
+    nested.move_to_root_cpu_cgroup([4242], root=tmp_path)
+    assert (tmp_path / "cpu" / "cgroup.procs").read_text() == "4242\n"
+    assert (tmp_path / "cpuacct" / "cgroup.procs").read_text() == "4242\n"
+
+
+def test_move_to_root_cpu_cgroup_refuses_without_a_v1_hierarchy(tmp_path):
+    with pytest.raises(RuntimeError, match="no cgroup v1 cpu hierarchy"):
+        nested.move_to_root_cpu_cgroup([4242], root=tmp_path)
