@@ -20,28 +20,32 @@ import configparser
 import contextlib
 import difflib
 import functools
+import importlib.metadata
 import inspect
+import io
 import logging
 import os
 import re
 import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pkg_resources
 import yaml
 from jenkins_jobs.config import JJBConfig
 from jenkins_jobs.constants import MAGIC_MANAGE_STRING
 from jenkins_jobs.errors import JenkinsJobsException
-from jenkins_jobs.loader import load_files
+from jenkins_jobs.loader import enum_expanded_paths, load_files
 from jenkins_jobs.registry import ModuleRegistry
 from jenkins_jobs.roots import Roots
 from jenkins_jobs.utils import recurse_path
 from jenkins_jobs.xml_config import XmlJob, XmlJobGenerator, XmlViewGenerator
+from jenkins_jobs.yaml_objects import BaseYamlObject
 
 from dindjobs.errors import RenderError
 
@@ -51,6 +55,9 @@ MANAGED_MARKER = MAGIC_MANAGE_STRING
 FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
 
 YAML_SUFFIXES = (".yaml", ".yml")  # what JJB's loader reads from a directory
+
+#: The JJB release that renders (part of the render cache's key).
+JJB_VERSION = importlib.metadata.version("jenkins-job-builder")
 
 # Jenkins.checkGoodName: characters Jenkins rejects in an item or view name.
 UNSAFE_CHARS = "?*/\\%!@#$^&|<>[]:;"
@@ -62,11 +69,15 @@ class RenderedItem:
 
     kind: str  # "job" or "view"
     name: str  # full name; folder levels joined with "/"
-    xml_text: str | None  # JJB's output, or None to make it from `element` when first asked
+    xml_text: str | None  # JJB's output, or None to make it from the tree when first asked
     root_tag: str
     source: str = ""  # "file:line:col" of the definition, for messages
     snippet: tuple[str, ...] = ()  # the definition's line and a caret, for messages
     element: Any = field(default=None, repr=False, compare=False)  # the rendered tree
+    # The tree serialised compactly (``ET.tostring``): what a rendering keeps instead of the tree,
+    # so 5 000 items cost their bytes, not their element objects; the tree is parsed back only
+    # for an item whose XML is asked for (one that differs from Jenkins, or is shown).
+    signature_text: str | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def xml(self) -> str:
@@ -76,11 +87,14 @@ class RenderedItem:
         and a sync that finds an item unchanged never needs it."""
         if self.xml_text is not None:
             return self.xml_text
-        return XmlJob(self.element, self.name).output().decode("utf-8")
+        element = self.element if self.element is not None else ET.fromstring(self.signature_text)
+        return XmlJob(element, self.name).output().decode("utf-8")
 
     @functools.cached_property
     def signature(self) -> str:
         """A cheap exact serialisation of the rendered tree, for byte fingerprints."""
+        if self.signature_text is not None:
+            return self.signature_text
         if self.element is None:
             return self.xml
         return ET.tostring(self.element, encoding="unicode")
@@ -107,6 +121,7 @@ class Rendered:
     jobs: list[RenderedItem] = field(default_factory=list)
     views: list[RenderedItem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    cached: bool = False  # True when it came from the render cache, without running JJB
 
     @property
     def items(self) -> list[RenderedItem]:
@@ -142,16 +157,20 @@ def render(
     recursive: bool = True,
     excludes: Iterable[str] = (),
     conf_path: str | os.PathLike[str] | None = None,
+    on_include: Callable[[Path], None] | None = None,
 ) -> Rendered:
     """Render JJB YAML files and directories into jobs and views, validated, nothing sent.
 
     Directories are walked recursively unless ``recursive`` is False; ``excludes`` are JJB's
     ``-x`` patterns (a bare name matches any directory of that name). ``conf_path`` is a
     JJB-style ini whose ``[job_builder]`` options (``include_path``, ``keep_descriptions``,
-    ``allow_duplicates``, ...) apply. Raises :class:`RenderError`.
+    ``allow_duplicates``, ...) apply. ``on_include`` is called with every path an include
+    (``!include``, ``!include-raw*``, ``!include-jinja2``, a Jinja2 ``include``) looked at, found
+    or not (the render cache's dependencies). Raises :class:`RenderError`.
     """
     files = _expand(paths, recursive, list(excludes))
-    with _jjb_config(conf_path) as cfg, _quiet_jjb_logs(), _entry_points_resolved_only():
+    with (_jjb_config(conf_path) as cfg, _quiet_jjb_logs(), _entry_points_resolved_only(),
+          _includes_reported(on_include)):
         try:
             roots = Roots(cfg)
             load_files(cfg, roots, files)
@@ -176,6 +195,35 @@ def render(
     return rendered
 
 
+def yaml_files(
+    paths: Sequence[str | os.PathLike[str]], *, recursive: bool = True, excludes: Iterable[str] = (),
+) -> list[Path]:
+    """The YAML files :func:`render` would load for these arguments, in JJB's order, resolved."""
+    return list(enum_expanded_paths(_expand(paths, recursive, list(excludes))))
+
+
+def jjb_options(conf_path: str | os.PathLike[str] | None) -> str:
+    """The part of a JJB-style ini that reaches JJB (``[job_builder]``, ``[plugin ...]``,
+    ``[__future__]``), as ini text; never ``[jenkins]`` and its credentials. Raises RenderError."""
+    parser = configparser.ConfigParser(interpolation=None)
+    if conf_path:
+        source = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(conf_path, encoding="utf-8") as fh:
+                source.read_file(fh)
+        except (OSError, configparser.Error) as exc:
+            raise RenderError(f"{conf_path}: cannot read JJB options: {type(exc).__name__}") from None
+        for section in source.sections():
+            # Credentials live in [jenkins]: they have no business in rendering.
+            if section == "job_builder" or section.startswith("plugin ") or section == "__future__":
+                parser[section] = dict(source.items(section, raw=True))
+    if not parser.has_section("job_builder"):
+        parser.add_section("job_builder")
+    out = io.StringIO()
+    parser.write(out)
+    return out.getvalue()
+
+
 def _expand(paths: Sequence[str | os.PathLike[str]], recursive: bool, excludes: list[str]) -> list[Path]:
     if not paths:
         raise RenderError("no YAML path given")
@@ -196,29 +244,47 @@ def _expand(paths: Sequence[str | os.PathLike[str]], recursive: bool, excludes: 
 @contextlib.contextmanager
 def _jjb_config(conf_path: str | os.PathLike[str] | None) -> Iterator[JJBConfig]:
     """A JJBConfig from an explicit temporary ini holding only the rendering sections."""
-    parser = configparser.ConfigParser(interpolation=None)
-    if conf_path:
-        source = configparser.ConfigParser(interpolation=None)
-        try:
-            with open(conf_path, encoding="utf-8") as fh:
-                source.read_file(fh)
-        except (OSError, configparser.Error) as exc:
-            raise RenderError(f"{conf_path}: cannot read JJB options: {type(exc).__name__}") from None
-        for section in source.sections():
-            # Credentials live in [jenkins]: they have no business in rendering.
-            if section == "job_builder" or section.startswith("plugin ") or section == "__future__":
-                parser[section] = dict(source.items(section, raw=True))
-    if not parser.has_section("job_builder"):
-        parser.add_section("job_builder")
+    options = jjb_options(conf_path)
     with tempfile.TemporaryDirectory(prefix="dindjobs-jjb-") as tmp:
         ini = Path(tmp) / "jenkins_jobs.ini"
-        with ini.open("w", encoding="utf-8") as fh:
-            parser.write(fh)
+        ini.write_text(options, encoding="utf-8")
         try:
             cfg = JJBConfig(str(ini))
         except JenkinsJobsException as exc:
             raise RenderError(f"{conf_path}: {exc}") from None
         yield cfg
+
+
+@contextlib.contextmanager
+def _includes_reported(on_include: Callable[[Path], None] | None) -> Iterator[None]:
+    """Tell ``on_include`` every candidate path JJB's includes and Jinja2's loader look at."""
+    if on_include is None:
+        yield
+        return
+    find_file = BaseYamlObject._find_file
+    get_source = jinja2.FileSystemLoader.get_source
+
+    def reported_find_file(self, rel_path, pos):
+        try:
+            return find_file(self, rel_path, pos)
+        finally:  # the search path now holds every directory JJB tried (it appends ".")
+            for directory in self._search_path:
+                on_include(Path(directory).expanduser().joinpath(rel_path))
+
+    def reported_get_source(self, environment, template):
+        try:
+            return get_source(self, environment, template)
+        finally:
+            for directory in self.searchpath:
+                on_include(Path(directory).joinpath(*template.split("/")))
+
+    BaseYamlObject._find_file = reported_find_file
+    jinja2.FileSystemLoader.get_source = reported_get_source
+    try:
+        yield
+    finally:
+        BaseYamlObject._find_file = find_file
+        jinja2.FileSystemLoader.get_source = get_source
 
 
 @contextlib.contextmanager
@@ -307,7 +373,8 @@ def _generate(generator, data, kind: str) -> RenderedItem:
                                  ctx=list(data.context)),
         ) from None
     pos = getattr(data.data, "value_pos", {}).get("name") or getattr(data.data, "pos", None)
-    return RenderedItem(kind=kind, name=str(data.name), xml_text=None, element=xml_obj.xml, root_tag=root_tag,
+    return RenderedItem(kind=kind, name=str(data.name), xml_text=None, root_tag=root_tag,
+                        signature_text=ET.tostring(xml_obj.xml, encoding="unicode"),
                         source=_pos_text(pos), snippet=tuple(_pos_lines("", pos)[1:]))
 
 

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dindjobs.config import Settings
 from dindjobs.errors import DindjobsError, ExitCode, JenkinsError, JenkinsNotReadyError
@@ -29,8 +29,12 @@ from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT, SyncLock
 from dindjobs.jobs.plan import Plan, Snapshot, make_plan
 from dindjobs.jobs.render import Rendered, render
+from dindjobs.jobs.render_cache import cached_render
 
-FETCH_WORKERS = 16  # parallel config reads while planning: reads are cheap for Jenkins, and latency adds up
+#: Parallel config reads while planning (``read_workers``), apart from the writes' ``--workers``:
+#: a GET of a config.xml is cheap for Jenkins and mostly waiting on the client side, so the pool is
+#: sized for how many requests the server answers at once, one kept-alive connection per worker.
+FETCH_WORKERS = 16
 
 
 @dataclass
@@ -40,6 +44,7 @@ class SyncOutcome:
     plan: Plan
     result: ApplyResult | None = None
     rendered: Rendered | None = None
+    timings: dict = field(default_factory=dict)  # where the time went (seconds), for --timings
 
     @property
     def exit_code(self) -> ExitCode:
@@ -83,6 +88,8 @@ def run_sync(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     stop: threading.Event | None = None,
+    read_workers: int | None = None,
+    use_cache: bool = True,
 ) -> SyncOutcome:
     """Render ``paths``, plan against Jenkins and (unless ``plan_only``) apply.
 
@@ -93,15 +100,20 @@ def run_sync(
     Unless ``plan_only``, the instance's sync lock is held from before the ledger is read until
     it is saved (waiting up to ``lock_timeout``). A restart of Jenkins is waited out (up to
     ``ready_timeout`` each time). Setting ``stop`` ends the run early: requests in flight
-    finish, nothing new is sent, the ledger is saved.
+    finish, nothing new is sent, the ledger is saved. ``read_workers`` sizes the pool of
+    parallel config reads (default :data:`FETCH_WORKERS`); ``use_cache=False`` renders without
+    the render cache (:mod:`dindjobs.jobs.render_cache`).
     """
+    started = time.monotonic()
+    timings: dict = {}
     workers = workers or settings.workers
+    read_workers = read_workers or FETCH_WORKERS
     stop = stop or threading.Event()
     own_client = client is None
     if client is None:
         # One quick retry of its own: longer outages are waited out by Recovery, which polls
         # readiness every 0.1 s instead of backing off for up to 2 s between attempts.
-        client = Jenkins(settings, pool_size=max(workers, FETCH_WORKERS), retries=1)
+        client = Jenkins(settings, pool_size=max(workers, read_workers), retries=1)
     lock = None
     ledger: Ledger | None = None
     try:
@@ -109,20 +121,24 @@ def run_sync(
             lock = SyncLock(settings.state_dir, client.url).acquire(lock_timeout, on_wait=on_progress, stop=stop)
         rendered, plan, ledger = _render_and_plan(settings, paths, client, plan_only=plan_only, prune=prune,
                                                   adopt=adopt, recursive=recursive, excludes=excludes,
-                                                  recovery=Recovery(client, ready_timeout, stop, on_progress))
+                                                  recovery=Recovery(client, ready_timeout, stop, on_progress),
+                                                  read_workers=read_workers, use_cache=use_cache, timings=timings)
+        timings["plan"] = time.monotonic() - started
         if on_plan is not None:
             on_plan(plan)
         refusal = prune_guard(plan, force)
         if plan_only:
-            return SyncOutcome(plan, None, rendered)
+            return SyncOutcome(plan, None, rendered, _total(timings, started))
         if refusal:
             raise DindjobsError(refusal, hint="check the plan with --plan, then pass --force")
         if plan.removals and not stop.is_set() and confirm is not None and not confirm(plan):
             raise DindjobsError("nothing applied: the removals were not confirmed")
+        applying = time.monotonic()
         result = apply_plan(plan, client, ledger, workers=workers, on_result=on_result, stop=stop,
                             ready_timeout=ready_timeout, on_progress=on_progress)
         ledger.save()
-        return SyncOutcome(plan, result, rendered)
+        timings["apply"] = time.monotonic() - applying
+        return SyncOutcome(plan, result, rendered, _total(timings, started))
     finally:
         if ledger is not None:
             ledger.close()
@@ -132,9 +148,15 @@ def run_sync(
             client.close()
 
 
+def _total(timings: dict, started: float) -> dict:
+    timings["total"] = time.monotonic() - started
+    return timings
+
+
 def _render_and_plan(settings: Settings, paths, client: Jenkins, *, plan_only: bool, prune: str | None,
-                     adopt: bool, recursive: bool, excludes: Sequence[str],
-                     recovery: Recovery) -> tuple[Rendered, Plan, Ledger]:
+                     adopt: bool, recursive: bool, excludes: Sequence[str], recovery: Recovery,
+                     read_workers: int = FETCH_WORKERS, use_cache: bool = True,
+                     timings: dict | None = None) -> tuple[Rendered, Plan, Ledger]:
     """Render (once) and plan; a plan that meets a restarting Jenkins is made again once it is ready."""
     def ledger_for(url: str, identity: str | None) -> Ledger:
         return Ledger.open(settings.state_dir, url, identity, writable=not plan_only)
@@ -143,13 +165,19 @@ def _render_and_plan(settings: Settings, paths, client: Jenkins, *, plan_only: b
     while True:
         # Reading the server (GETs only) overlaps with rendering; nothing is written before both
         # are done and valid. A YAML error still wins over a server error.
-        snapshot = Snapshot(client, ledger_for, FETCH_WORKERS)
+        snapshot = Snapshot(client, ledger_for, read_workers)
         failed_at = time.monotonic()
         try:
             if rendered is None:
-                rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=settings.conf_path)
+                rendering = time.monotonic()
+                render_with = cached_render if use_cache else render
+                rendered = render_with(paths, recursive=recursive, excludes=excludes, conf_path=settings.conf_path)
+                if timings is not None:
+                    timings.update(render=time.monotonic() - rendering, render_cached=rendered.cached)
             plan, ledger = make_plan(rendered, client, prune=prune, adopt=adopt, snapshot=snapshot,
                                      ledger_for=ledger_for)
+            if timings is not None:
+                timings.update(snapshot.timings)
             return rendered, plan, ledger
         except JenkinsError as exc:
             # Wait for a Jenkins that is restarting or starting (503), not for a wrong URL:
