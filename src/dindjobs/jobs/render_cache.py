@@ -8,7 +8,7 @@ content hash: a changed, added or removed include file makes the entry stale.
 
 It is an optimisation, never a source of truth: Jenkins is still read on every sync, and an
 entry that is unreadable, of another format or another key, or inconsistent in any way is
-ignored (and replaced by a fresh rendering); each entry carries a checksum of its body. Entries are written atomically, private to the
+ignored (and replaced by a fresh rendering); each entry ends with a checksum of its content. Entries are written atomically, private to the
 user, and only the newest few are kept.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -83,41 +84,48 @@ def input_key(paths: Sequence[str | os.PathLike[str]], *, recursive: bool, exclu
 
 def load(entry: Path, key: str) -> Rendered | None:
     """The rendering stored in ``entry`` if it is a sound entry for ``key`` whose includes are
-    unchanged; None otherwise (the caller renders)."""
+    unchanged; None otherwise (the caller renders).
+
+    An entry is JSON lines: the dependencies, one line per item, and a trailer with the format,
+    the key and a checksum of everything above it."""
     try:
-        head, _, body = entry.read_bytes().partition(b"\n")
-        header = json.loads(head)
+        body, _, trailer = entry.read_bytes().rstrip(b"\n").rpartition(b"\n")
+        header = json.loads(trailer)
         if header["format"] != FORMAT or header["key"] != key or header["sum"] != hashlib.sha256(body).hexdigest():
             return None
-        data = json.loads(body)
-        for path, digest in data["includes"]:
+        lines = body.split(b"\n")
+        del body
+        deps = json.loads(lines[0])
+        for path, digest in deps["includes"]:
             if _file_hash(Path(path)) != digest:
                 return None
-        jobs = [_item(raw, "job") for raw in data["jobs"]]
-        views = [_item(raw, "view") for raw in data["views"]]
-        return Rendered(jobs=jobs, views=views, files=[Path(p) for p in data["files"]], cached=True)
+        rendered = Rendered(files=[Path(p) for p in deps["files"]], cached=True)
+        for line in lines[1:]:
+            item = _item(json.loads(line))
+            (rendered.jobs if item.kind == "job" else rendered.views).append(item)
+        return rendered
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # missing, unreadable, truncated or foreign: render instead
 
 
 def store(directory: Path, entry: Path, key: str, rendered: Rendered, includes: list[Path]) -> None:
-    """Write ``rendered`` as the entry for ``key`` (atomically), and drop the oldest entries."""
+    """Write ``rendered`` as the entry for ``key`` (atomically, item by item so that a big
+    rendering is never held twice in memory), and drop the oldest entries."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     seen = {}
     for path in includes:
         seen.setdefault(os.path.abspath(path), None)
-    data = {
-        "includes": [[path, _file_hash(Path(path))] for path in seen],
-        "jobs": [_raw(item) for item in rendered.jobs],
-        "views": [_raw(item) for item in rendered.views],
-        "files": [str(p) for p in rendered.files],
-    }
+    deps = {"includes": [[path, _file_hash(Path(path))] for path in seen], "files": [str(p) for p in rendered.files]}
+    checksum = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".entry-", suffix=".tmp")
     try:
-        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
-        header = {"format": FORMAT, "key": key, "sum": hashlib.sha256(body).hexdigest()}
         with os.fdopen(fd, "wb") as fh:
-            fh.write(json.dumps(header).encode("utf-8") + b"\n" + body)
+            for n, record in enumerate(itertools.chain([deps], (_raw(item) for item in rendered.items))):
+                line = (b"\n" if n else b"") + json.dumps(record, separators=(",", ":")).encode("utf-8")
+                checksum.update(line)
+                fh.write(line)
+            trailer = {"format": FORMAT, "key": key, "sum": checksum.hexdigest()}
+            fh.write(b"\n" + json.dumps(trailer).encode("utf-8") + b"\n")
         os.replace(tmp, entry)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -130,12 +138,12 @@ def store(directory: Path, entry: Path, key: str, rendered: Rendered, includes: 
 
 
 def _raw(item: RenderedItem) -> list:
-    return [item.name, item.root_tag, item.signature, item.source, list(item.snippet)]
+    return [item.kind, item.name, item.root_tag, item.signature, item.source, list(item.snippet)]
 
 
-def _item(raw: list, kind: str) -> RenderedItem:
-    name, root_tag, signature, source, snippet = raw
-    if not all(isinstance(v, str) for v in (name, root_tag, signature, source)):
+def _item(raw: list) -> RenderedItem:
+    kind, name, root_tag, signature, source, snippet = raw
+    if kind not in ("job", "view") or not all(isinstance(v, str) for v in (name, root_tag, signature, source)):
         raise TypeError("malformed entry")
     return RenderedItem(kind=kind, name=name, xml_text=None, root_tag=root_tag, signature_text=signature,
                         source=source, snippet=tuple(str(line) for line in snippet))
