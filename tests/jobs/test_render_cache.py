@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -195,3 +197,34 @@ def test_a_jenkins_edit_is_drift_on_a_cached_no_op(standin_env, standin_client, 
     code, _, err = run(capsys, "sync", "--timings", str(tree))
     assert code == 0 and timings(err)["render_cached"] is True
     assert "make build" in standin_client.get("job/team/job/api-build/config.xml").text
+
+
+def test_config_reads_stay_within_read_workers(standin_env, tmp_path, capsys, monkeypatch):
+    text = "".join(f"- job:\n    name: j{i}\n" for i in range(12))
+    d = tmp_path / "many"
+    d.mkdir()
+    (d / "jobs.yaml").write_text(text)
+    assert run(capsys, "sync", str(d))[0] == 0
+    handle = standin_env.handle
+    lock = threading.Lock()
+    in_flight, most = [0], [0]
+
+    def counted(req):
+        if not req.raw_path.endswith("/config.xml"):
+            return handle(req)
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            time.sleep(0.02)  # long enough for the pool to pile up if it were unbounded
+            return handle(req)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(standin_env, "handle", counted)
+    mark = len(standin_env.requests)
+    code, out, err = run(capsys, "sync", "--read-workers", "3", str(d))
+    assert code == 0 and "In sync" in out, err
+    assert sum(r.path.endswith("/config.xml") for r in standin_env.requests[mark:]) == 12
+    assert 1 <= most[0] <= 3

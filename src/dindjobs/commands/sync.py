@@ -112,7 +112,7 @@ class _SyncCommand(click.Command):
               help="Delete (or disable) items dindjobs created that are no longer in the YAML. A bare --prune deletes.")
 @click.option("--workers", type=click.IntRange(min=1, max=64), help="Parallel requests while applying. Default 4.")
 @click.option("--read-workers", type=click.IntRange(min=1, max=64),
-              help="Parallel config reads while planning (sized for the server, apart from --workers). Default 16.")
+              help="Parallel config reads while planning (sized for the server, apart from --workers). Default 32.")
 @click.option("--no-cache", is_flag=True,
               help="Render with JJB even when the render cache holds this YAML's rendering (Jenkins is read either way).")
 @click.option("--timings", is_flag=True, hidden=True, help="Say on stderr where the time went (for benchmarks).")
