@@ -228,3 +228,26 @@ def test_config_reads_stay_within_read_workers(standin_env, tmp_path, capsys, mo
     assert code == 0 and "In sync" in out, err
     assert sum(r.path.endswith("/config.xml") for r in standin_env.requests[mark:]) == 12
     assert 1 <= most[0] <= 3
+
+
+def test_an_unwritable_cache_only_costs_speed(tree, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")
+    first = cached(tree, blocker / "render")
+    assert not first.cached and len(first.jobs) == 3
+    assert not cached(tree, blocker / "render").cached
+
+
+def test_a_changed_jinja2_include_is_rendered_again(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "yaml"
+    d.mkdir()
+    (d / "jobs.yaml").write_text("- job:\n    name: j2\n    builders:\n"
+                                 "      - shell: !j2: |\n          {% include 'step.j2' %}\n")
+    (d / "step.j2").write_text("make one")
+    cache = tmp_path / "cache"
+    assert commands(cached(d, cache)) == {"<command>make one</command>"}
+    assert cached(d, cache).cached
+    (d / "step.j2").write_text("make two")
+    again = cached(d, cache)
+    assert not again.cached and commands(again) == {"<command>make two</command>"}

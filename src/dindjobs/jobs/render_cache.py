@@ -63,7 +63,7 @@ def cached_render(
     includes: list[Path] = []
     rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=conf_path,
                       on_include=includes.append)
-    with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed
+    with contextlib.suppress(OSError, ValueError):  # a cache that cannot be written only costs speed
         store(directory, entry, key, rendered, includes)
     return rendered
 
