@@ -57,13 +57,29 @@ class Change:
     action: Action
     reason: str = ""
     is_folder: bool = False
-    push_xml: str | None = None  # the XML apply sends (create/update/drifted)
+    push_xml: str | None = None  # the XML apply sends (update/drifted; see xml_to_push)
     manages_disabled: bool = True  # False: the YAML leaves `disabled` to the server
     desired_hash: str | None = None
     rendered_signature: str | None = None  # the YAML's rendering, for the ledger's fingerprint after a push
     record: dict | None = None  # ledger record to write if the run applies without a push
     before: str = ""  # canonical text in Jenkins (for the diff)
     after: str = ""  # canonical text from the YAML (for the diff)
+    # A create keeps only its rendered item: its XML and canonical text are made again when
+    # pushed or shown, so a cold plan of 5 000 items does not hold 5 000 documents twice.
+    item: RenderedItem | None = field(default=None, repr=False, compare=False)
+
+    def xml_to_push(self) -> str | None:
+        """The XML apply sends (made from the rendered item for a create)."""
+        if self.push_xml is None and self.item is not None and self.action in WRITES:
+            return self.item.make_xml()
+        return self.push_xml
+
+    def after_text(self) -> str:
+        """The canonical text from the YAML (made from the rendered item for a create)."""
+        if self.after or self.item is None or self.action not in WRITES:
+            return self.after
+        drop = () if self.manages_disabled or not kind_of(self.kind).has_disabled else ("disabled",)
+        return canonical(self.item.make_xml(), drop)
 
     @property
     def depth(self) -> int:
@@ -75,10 +91,11 @@ class Change:
 
     def diff(self) -> str:
         """A unified diff from Jenkins to YAML ("" when there is nothing to show)."""
-        if self.action not in (*WRITES, Action.DELETE) or self.before == self.after:
+        after_text = self.after_text()
+        if self.action not in (*WRITES, Action.DELETE) or self.before == after_text:
             return ""
         before = self.before.splitlines() if self.before else []
-        after = [] if self.action is Action.DELETE else self.after.splitlines()
+        after = [] if self.action is Action.DELETE else after_text.splitlines()
         lines = difflib.unified_diff(before, after, fromfile=f"jenkins/{self.kind}/{self.name}",
                                      tofile=f"yaml/{self.kind}/{self.name}", lineterm="")
         return "\n".join(lines)
@@ -149,14 +166,15 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
         return Change(item.kind, item.name, Action.UNCHANGED, "identical to the last sync", is_folder=item.is_folder,
                       manages_disabled=bool(record.get("manages_disabled")), desired_hash=record.get("desired"))
     has_disabled = kind_of(item.kind).has_disabled
-    manages_disabled = has_disabled and top_level_text(item.xml, "disabled") is not None
+    xml = item.make_xml()  # not kept on the item: only what a change needs is kept
+    manages_disabled = has_disabled and top_level_text(xml, "disabled") is not None
     drop = () if manages_disabled or not has_disabled else ("disabled",)
-    after = canonical(item.xml, drop)
+    after = canonical(xml, drop)
     change = Change(item.kind, item.name, Action.UNCHANGED, is_folder=item.is_folder,
                     manages_disabled=manages_disabled, desired_hash=digest(after), after=after)
     if live is None or live_xml is None:
-        change.action, change.reason, change.push_xml = Action.CREATE, "not in Jenkins", item.xml
-        change.rendered_signature = item.signature
+        change.action, change.reason, change.item = Action.CREATE, "not in Jenkins", item
+        change.rendered_signature, change.after = item.signature, ""
         return change
     if live.is_folder != item.is_folder:
         change.action = Action.CONFLICT
@@ -168,11 +186,11 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
     record_now = {"desired": change.desired_hash, "stored": stored_hash, "manages_disabled": manages_disabled,
                   "fingerprint": fingerprint(item.signature, live_xml)}
     comparable = record is not None and record.get("manages_disabled") == manages_disabled
-    push = item.xml
+    push = xml
     if not manages_disabled and has_disabled:
         live_disabled = top_level_text(live_xml, "disabled")
         if live_disabled is not None:
-            push = with_disabled(item.xml, live_disabled)  # `disabled` absent in YAML: keep Jenkins' value
+            push = with_disabled(xml, live_disabled)  # `disabled` absent in YAML: keep Jenkins' value
     if before == after:
         change.reason = "identical"
         owned = record is not None or is_marked(live_xml)
