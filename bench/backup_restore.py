@@ -4,7 +4,10 @@ Generates a Jenkins home in the stand-in's on-disk layout (``--jobs`` jobs with
 ``--builds`` builds each: config.xml, nextBuildNumber, builds/N/build.xml and a ``--log-kib``
 console log), loads it into a fresh wrapper on the local engine, then measures
 ``dindjobs backup`` (stop, archive, start, ready again) and ``dindjobs restore`` into fresh
-volumes. Everything it creates is named ``djbench-<random>`` and removed at the end.
+volumes. For scale, the same archive is also extracted by a plain GNU ``tar -x`` (owners,
+modes and xattrs kept, as restore does) into a scratch directory on the disk that holds the
+engine's volumes, once before and once after the restore. Everything it creates is named
+``djbench-<random>`` and removed at the end.
 
     .venv/bin/python bench/backup_restore.py [--jobs 500] [--builds 2] [--log-kib 16] [--json]
 """
@@ -18,6 +21,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -78,6 +82,18 @@ BUILD = """<?xml version='1.1' encoding='UTF-8'?>
 """
 
 
+# A nested image from the wrapper's static busybox: 1 000 files of 8 KiB, then a blob, in layers.
+NESTED_IMAGE = r"""set -e
+w=$(mktemp -d); mkdir -p $w/base $w/img; cp /bin/busybox $w/base/busybox
+printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' 'RUN ["/bin/busybox", "--install", "-s", "/bin"]' > $w/base/Dockerfile
+printf '%s\n' 'FROM bench/base' 'RUN mkdir /small && for i in $(seq 1 1000); do head -c 8192 /dev/urandom > /small/$i; done' \
+  'RUN head -c {blob} /dev/urandom > /blob' > $w/img/Dockerfile
+DOCKER_BUILDKIT=0 docker build -q -t bench/base $w/base >/dev/null 2>&1
+DOCKER_BUILDKIT=0 docker build -q -t bench/nested $w/img >/dev/null 2>&1
+docker image inspect -f '{{{{.Size}}}} bytes' bench/nested
+"""
+
+
 def _log(rng: random.Random, job: str, number: int, size: int) -> bytes:
     lines = [f"Started by user admin\nRunning as SYSTEM\nBuilding in workspace /var/jenkins_home/workspace/{job}\n"]
     total = len(lines[0])
@@ -135,6 +151,23 @@ def _chunks(path: Path, size: int = 1 << 20):
             yield chunk
 
 
+def plain_tar_x(archive: Path, docker_root: str | None, fallback: Path) -> dict[str, object]:
+    """Extract ``archive`` with GNU tar next to the engine's data root (the same disk as the
+    volumes, when that directory is local); seconds and whether it was the same disk."""
+    root = Path(docker_root) if docker_root else None
+    base = root.parent if root is not None and root.is_dir() else fallback
+    same_disk = root is not None and root.is_dir() and base.stat().st_dev == root.stat().st_dev
+    target = Path(tempfile.mkdtemp(prefix="djbench-tarx-", dir=base))
+    try:
+        started = time.monotonic()
+        subprocess.run(["tar", "--extract", f"--file={archive}", f"--directory={target}", "--same-owner",
+                        "--preserve-permissions", "--numeric-owner", "--xattrs", "--xattrs-include=*"], check=True)
+        seconds = time.monotonic() - started
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    return {"seconds": round(seconds, 3), "same_disk": same_disk, "where": str(base)}
+
+
 def _jenkins(settings, wrapper: Wrapper, password: Path) -> Jenkins:
     from dindjobs.backup.operations import jenkins_settings
 
@@ -146,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--builds", type=int, default=2, help="builds per job")
     parser.add_argument("--log-kib", type=int, default=16, help="size of each build log")
+    parser.add_argument("--nested-mib", type=int, default=0,
+                        help="also build a nested image of about this many MiB (1 000 small files and a blob)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--suffix", default=None, help=".tar.gz or .tar.zst (default: zst when available)")
     parser.add_argument("--json", action="store_true")
@@ -177,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         wait_ready(jenkins, 300, daemon_check=wrapper.nested_daemon_state)
         found = jenkins.job_builds(all_builds=True)
         jenkins.close()
+        if args.nested_mib:
+            code, out = wrapper.exec(["sh", "-c", NESTED_IMAGE.format(blob=max(args.nested_mib - 8, 1) * 2**20)])
+            if code != 0:
+                raise RuntimeError(f"building the nested image failed: {out[-2000:]}")
+            report["nested_image"] = out.strip().splitlines()[-1]
         report["loaded"] = {"jobs": len(found), "builds": sum(len(b) for b in found.values())}
 
         suffix = args.suffix or (".tar.zst" if _zstd() else ".tar.gz")
@@ -185,9 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         report["backup"] = dataclasses.asdict(result) | {"volumes": None}
 
         wrapper.down(remove_volumes=True)
+        docker_root = client.info().get("DockerRootDir")
+        tar_runs = [plain_tar_x(archive, docker_root, work)]
         restored = restore(wrapper, settings, archive, progress=say)
+        tar_runs.append(plain_tar_x(archive, docker_root, work))
         report["restore"] = dataclasses.asdict(restored) | {"notes": None}
         report["restore"]["total_seconds"] = round(restored.verify_seconds + restored.restore_seconds, 3)
+        tar_seconds = sorted(run["seconds"] for run in tar_runs)
+        report["tar_x"] = {"runs": tar_runs, "mb_per_s": round(restored.data_bytes / 1e6 / tar_seconds[0], 1),
+                           "restore_vs_tar_x": round(restored.restore_seconds / tar_seconds[0], 2),
+                           "restore_with_verify_vs_tar_x": round(report["restore"]["total_seconds"] / tar_seconds[0], 2)}
     finally:
         wrapper.down(remove_volumes=True)
         shutil.rmtree(work, ignore_errors=True)
@@ -197,9 +244,17 @@ def main(argv: list[str] | None = None) -> int:
         b, r = report["backup"], report["restore"]
         print(f"home: {report['loaded']['jobs']} jobs, {report['loaded']['builds']} builds, "
               f"{b['data_bytes'] / 1e6:.1f} MB of data in {b['entries']} entries (archive {b['archive_bytes'] / 1e6:.1f} MB)")
+        if "nested_image" in report:
+            print(f"nested image: {report['nested_image']} in the nested daemon (--nested-mib)")
         print(f"backup:  {b['mb_per_s']} MB/s ({b['seconds']:.2f} s archiving), wrapper downtime {b['downtime_seconds']:.2f} s")
         print(f"restore: {r['mb_per_s']} MB/s extracting ({r['restore_seconds']:.2f} s) after a {r['verify_seconds']:.2f} s "
               f"verify pass; Jenkins then saw {r['jobs']} jobs and {r['builds']} builds")
+        t = report["tar_x"]
+        runs = ", ".join(f"{run['seconds']:.2f} s" for run in t["runs"])
+        disk = "same disk as the volumes" if t["runs"][0]["same_disk"] else f"NOT the volumes' disk ({t['runs'][0]['where']})"
+        print(f"tar -x:  {t['mb_per_s']} MB/s, plain GNU tar of the same archive ({runs}; {disk})")
+        print(f"restore / tar -x (fastest run): {t['restore_vs_tar_x']}x extracting, "
+              f"{t['restore_with_verify_vs_tar_x']}x with the verify pass (target: within 2x)")
     return 0
 
 

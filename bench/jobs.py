@@ -259,7 +259,7 @@ def noop_rows(cells: Cells, jobs: int) -> list[dict]:
             d, j = cells[(f"{scenario} {server}", "dindjobs")], cells[(f"{scenario} {server}", "jenkins-jobs")]
             if not d.seconds:
                 continue
-            scen = f"9 {scenario} {jobs} w4, {server}"
+            scen = f"10 {scenario} {jobs} w4, {server}"
             rows += [
                 stats.row(scen, "wall time", stats.summary(d.seconds, "s"), stats.summary(j.seconds, "s"),
                           _ratio(d.seconds, j.seconds), "<= 0.50x"),

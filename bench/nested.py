@@ -6,16 +6,24 @@ name, its own state directory, volumes removed at the end) and the ``docker`` CL
 ``docker start`` and ``docker kill``. Both daemons build with the classic builder
 (``DOCKER_BUILDKIT=0``: the nested CLI has no buildx) and host networking, from the same base
 image (``docker save`` on the host, ``docker load`` in the nested daemon; nothing is pulled).
+
+``python -m bench.nested`` runs the experiments of issue 16 on where the nested build's extra time
+goes (variants of the wrapper in rotating rounds, a run/commit split); see bench/README.md.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import os
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -29,16 +37,21 @@ from bench.tools import dindjobs_argv, dindjobs_env
 BASE_IMAGE = "dindjobs-offline-base:trixie"
 WRAPPER_IMAGE = "dindjobs-wrapper:latest"
 
-DOCKERFILE = """\
-FROM {base}
-USER root
-# A few thousand small files, written then archived: many small layer writes.
-RUN mkdir -p /data && cd /data && i=0 && while [ $i -lt {files} ]; do \\
-      echo "file $i of the nested-build benchmark" > "f$i.txt"; i=$((i + 1)); done
-RUN tar -czf /data.tgz -C /data . && ls -l /data.tgz
-# And a copy of /usr: large sequential copies through the storage driver.
-RUN cp -a /usr /usr-copy && du -sh /usr-copy
-"""
+# The RUN steps of the benchmark build, each also run on its own by the run/commit split.
+STEPS = (
+    # A few thousand small files, written then archived: many small layer writes.
+    "mkdir -p /data && cd /data && i=0 && while [ $i -lt {files} ]; do "
+    'echo "file $i of the nested-build benchmark" > "f$i.txt"; i=$((i + 1)); done',
+    "tar -czf /data.tgz -C /data . && ls -l /data.tgz",
+    # And a copy of /usr: large sequential copies through the storage driver.
+    "cp -a /usr /usr-copy && du -sh /usr-copy",
+)
+
+
+def dockerfile(base: str, files: int) -> str:
+    """The benchmark's Dockerfile: :data:`STEPS` as RUN steps on ``base``."""
+    runs = "".join(f"RUN {step.format(files=files)}\n" for step in STEPS)
+    return f"FROM {base}\nUSER root\n{runs}"
 
 
 def docker(*args: str, check: bool = True, input_bytes: bytes | None = None, timeout: float = 600,
@@ -56,8 +69,11 @@ def _free_port() -> int:
 class BenchWrapper:
     """A wrapper started with ``dindjobs up`` under a unique name, removed with ``down --volumes``."""
 
-    def __init__(self, work: Path, log: Callable[[str], None]) -> None:
+    def __init__(self, work: Path, log: Callable[[str], None], image: str = WRAPPER_IMAGE,
+                 dockerd_args: tuple[str, ...] = ()) -> None:
         self.name = f"djbench-{secrets.token_hex(4)}"
+        self.image = image
+        self.dockerd_args = dockerd_args
         self.state = work / "wrapper-state"
         self.port = _free_port()
         self.log = log
@@ -70,7 +86,10 @@ class BenchWrapper:
                               env=self.env, timeout=timeout)
 
     def up(self) -> None:
-        done = self.dindjobs("up", "--port", str(self.port), "--json", "--wait", "180")
+        extra = ["--image", self.image]
+        if self.dockerd_args:
+            extra.append("--dockerd-args=" + " ".join(self.dockerd_args))
+        done = self.dindjobs("up", "--port", str(self.port), *extra, "--json", "--wait", "180")
         if done.returncode != 0:
             raise RuntimeError(f"dindjobs up failed: {done.stderr.strip().splitlines()[-1:]}")
         info = json.loads(done.stdout)
@@ -116,36 +135,78 @@ def _timed_build(argv_prefix: list[str], context: str, tag: str, env: dict | Non
     return seconds
 
 
-def build_overhead(work: Path, wrapper: BenchWrapper, runs: int, warmup: int, files: int,
-                   log: Callable[[str], None]) -> dict:
-    """The same Dockerfile built ``--no-cache`` on the host and in the nested daemon, alternating."""
+def prepare_build(work: Path, wrapper: BenchWrapper, files: int, log: Callable[[str], None]) -> Path:
+    """The build context on the host and in the wrapper, and the base image in the nested daemon."""
     context = work / "build-context"
     context.mkdir(parents=True, exist_ok=True)
-    (context / "Dockerfile").write_text(DOCKERFILE.format(base=BASE_IMAGE, files=files), encoding="utf-8")
+    (context / "Dockerfile").write_text(dockerfile(BASE_IMAGE, files), encoding="utf-8")
     log(f"  loading {BASE_IMAGE} into the nested daemon")
     saved = docker("save", BASE_IMAGE).stdout
     wrapper.exec("docker", "load", input_bytes=saved)
     docker("cp", str(context), f"{wrapper.container}:/tmp/bench-context")
+    return context
+
+
+def prune_nested(wrapper: BenchWrapper) -> None:
+    """What ``--prune`` does between nested builds: dangling images, stopped containers, build cache."""
+    wrapper.exec("docker", "system", "prune", "-f", check=False)
+
+
+def build_overhead(work: Path, wrapper: BenchWrapper, runs: int, warmup: int, files: int,
+                   log: Callable[[str], None], prune: bool = False) -> dict:
+    """The same Dockerfile built ``--no-cache`` on the host and in the nested daemon, alternating,
+    with the CPU time each building daemon (dockerd + containerd) spent on it."""
+    context = prepare_build(work, wrapper, files, log)
     tag = f"{wrapper.name}-build:bench"
-    host_env = dict(os.environ, DOCKER_BUILDKIT="0")
-    host, nested = [], []
+    out: dict = {"files": files, **{f"{side}{key}": [] for side in ("host", "nested") for key in ("", "_cpu")}}
     try:
         for i in range(warmup + runs):
-            order = ("host", "nested") if i % 2 == 0 else ("nested", "host")
-            for side in order:
-                if side == "host":
-                    seconds = _timed_build(["docker"], str(context), tag, host_env)
-                    docker("rmi", "-f", tag, check=False)
-                else:
-                    seconds = _timed_build(["docker", "exec", "-e", "DOCKER_BUILDKIT=0", wrapper.container, "docker"],
-                                           "/tmp/bench-context", tag, None)
-                    wrapper.exec("docker", "rmi", "-f", tag, check=False)
-                log(f"  build {i + 1}/{warmup + runs} {side:6} {seconds:6.2f} s{' (warm-up)' if i < warmup else ''}")
+            for side in ("host", "nested") if i % 2 == 0 else ("nested", "host"):
+                done = _build_once(side, wrapper if side == "nested" else None, context, tag, prune)
+                _log_build(log, f"build {i + 1}/{warmup + runs} {side:6}", done, i < warmup)
                 if i >= warmup:
-                    (host if side == "host" else nested).append(seconds)
+                    out[side].append(done["s"])
+                    out[f"{side}_cpu"].append(done["cpu"])
     finally:
         docker("rmi", "-f", tag, check=False)
-    return {"host": host, "nested": nested, "files": files}
+    return out
+
+
+def _run_and_commit(docker_argv: list[str], image: str, step: str, name: str) -> tuple[float, float, str]:
+    """One build step by hand: ``docker run`` it, then ``docker commit``; (run s, commit s, new image)."""
+    def call(*args: str) -> str:
+        done = subprocess.run([*docker_argv, *args], capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"docker {args[0]} failed: {done.stderr.strip()[-400:]}")
+        return done.stdout.strip()
+    t0 = time.monotonic()
+    call("run", "--name", name, "--network", "host", "-u", "root", image, "sh", "-c", step)
+    t1 = time.monotonic()
+    committed = call("commit", name)
+    t2 = time.monotonic()
+    call("rm", name)
+    return t1 - t0, t2 - t1, committed
+
+
+def run_commit_split(work: Path, wrapper: BenchWrapper, runs: int, files: int,
+                     log: Callable[[str], None]) -> dict:
+    """Each RUN step as ``docker run`` plus ``docker commit``, host and nested alternating: is the
+    nested penalty in running the steps or in committing their layers?"""
+    prepare_build(work, wrapper, files, log)
+    sides = {"host": ["docker"], "nested": ["docker", "exec", wrapper.container, "docker"]}
+    out: dict = {side: {"run": [], "commit": []} for side in sides}
+    for i in range(runs):
+        for side in (("host", "nested") if i % 2 == 0 else ("nested", "host")):
+            image, images, run_s, commit_s = BASE_IMAGE, [], 0.0, 0.0
+            for n, step in enumerate(STEPS):
+                r, c, image = _run_and_commit(sides[side], image, step.format(files=files), f"{wrapper.name}-s{n}")
+                images.append(image)
+                run_s, commit_s = run_s + r, commit_s + c
+            subprocess.run([*sides[side], "rmi", *reversed(images)], capture_output=True, timeout=300)
+            out[side]["run"].append(run_s)
+            out[side]["commit"].append(commit_s)
+            log(f"  split {i + 1}/{runs} {side:6} run {run_s:6.2f} s, commit {commit_s:6.2f} s")
+    return out
 
 
 def _poll(check: Callable[[], bool], start: float, deadline: float, out: dict, key: str) -> None:
@@ -186,9 +247,15 @@ def start_times(wrapper: BenchWrapper, runs: int, warmup: int, log: Callable[[st
 
 def build_rows(data: dict, drivers: dict) -> list[dict]:
     scen = f"6 nested build ({data['files']} files, /usr copy)"
-    note = f"storage driver: nested {drivers['nested']}, host {drivers['host']}"
-    return [stats.row(scen, "build --no-cache", stats.summary(data["nested"], "s"), stats.summary(data["host"], "s"),
-                      stats.ratio_summary(data["nested"], data["host"]), "<= 1.15x", note=note)]
+    note = (f"{len(data['nested'])} alternating pairs; storage driver: nested {drivers['nested']}, "
+            f"host {drivers['host']}")
+    rows = [stats.row(scen, "build --no-cache", stats.summary(data["nested"], "s"), stats.summary(data["host"], "s"),
+                      stats.ratio_summary(data["nested"], data["host"]), "<= 1.10x", note=note)]
+    if data.get("host_cpu") and min(data["host_cpu"]) > 0:
+        rows.append(stats.row(scen, "daemon CPU (dockerd+containerd)", stats.summary(data["nested_cpu"], "s"),
+                              stats.summary(data["host_cpu"], "s"),
+                              stats.ratio_summary(data["nested_cpu"], data["host_cpu"])))
+    return rows
 
 
 def start_rows(data: dict) -> list[dict]:
@@ -210,3 +277,230 @@ def available() -> str | None:
         if docker("image", "inspect", image, check=False, timeout=30).returncode != 0:
             return f"image {image} missing (make image OFFLINE=1)"
     return None
+
+
+HOST_DOCKER_IMAGE = "dindjobs-wrapper:host-docker"
+# The host's daemon binaries (Debian 12's docker.io, containerd, runc) and the libraries of theirs
+# that Debian 13 lacks.
+HOST_DOCKER_BINARIES = ("/usr/sbin/dockerd", "/usr/sbin/docker-proxy", "/usr/bin/docker-init", "/usr/bin/containerd",
+                        "/usr/bin/containerd-shim-runc-v2", "/usr/sbin/runc")
+HOST_DOCKER_LIBRARIES = ("libdevmapper.so.1.02.1", "libgcrypt.so.20", "libgpg-error.so.0")
+
+
+def build_host_docker_image(work: Path) -> None:
+    """:data:`HOST_DOCKER_IMAGE`: the wrapper with this machine's dockerd, containerd and runc in
+    /usr/local/bin (first on PATH), to compare Docker versions with everything else equal."""
+    context = work / "host-docker"
+    (context / "bin").mkdir(parents=True, exist_ok=True)
+    (context / "lib").mkdir(exist_ok=True)
+    for binary in HOST_DOCKER_BINARIES:
+        shutil.copy2(binary, context / "bin")
+    for library in HOST_DOCKER_LIBRARIES:
+        shutil.copy(Path("/lib/x86_64-linux-gnu") / library, context / "lib")
+    (context / "Dockerfile").write_text(f"FROM {WRAPPER_IMAGE}\nCOPY bin/ /usr/local/bin/\n"
+                                        "COPY lib/ /usr/lib/x86_64-linux-gnu/\n", encoding="utf-8")
+    docker("build", "-q", "-t", HOST_DOCKER_IMAGE, str(context), env=dict(os.environ, DOCKER_BUILDKIT="0"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One set-up of the nested daemon, compared against the host in alternating pairs."""
+
+    name: str
+    what: str
+    image: str = WRAPPER_IMAGE
+    dockerd_args: tuple[str, ...] = ()
+    prune: bool = False
+    cpu_shares: int = 0  # `docker update --cpu-shares` once up (0: the engine's default, 1024)
+    daemon_at_root: bool = False  # move the nested dockerd/containerd to the root cpu cgroup (v1)
+
+
+VARIANTS = {v.name: v for v in (
+    Variant("default", "the wrapper as `dindjobs up` starts it"),
+    Variant("prune", "`docker system prune -f` after each nested build", prune=True),
+    Variant("docker20", "the nested daemon is Debian 12's Docker 20.10, as on the host",
+            image=HOST_DOCKER_IMAGE),
+    Variant("cpu-shares", "the wrapper's cgroup weighs 8x a container's (`docker update --cpu-shares 8192`)",
+            cpu_shares=8192),
+    Variant("daemon-at-root", "the nested dockerd and containerd moved to the root cpu,cpuacct cgroup, "
+            "where the host's daemon runs; the steps stay in the wrapper's cgroup", daemon_at_root=True),
+    Variant("seccomp-unconfined", "nested containers without the default seccomp profile",
+            dockerd_args=("--seccomp-profile=unconfined",)),
+)}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of ``pids`` (all their threads) and of their children that ended
+    and were waited for, from /proc, in seconds. The children matter: Docker 20.10 unpacks layers in
+    a re-executed child (``docker-untar``), Docker 26.1 in a thread of dockerd itself."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (fields 14-17)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def host_daemon_pids() -> list[int]:
+    """The host's dockerd serving DOCKER_HOST and its containerd, when they run on this machine."""
+    sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"dockerd") and any(sock.encode() in a for a in argv):
+            children = subprocess.run(["pgrep", "-P", proc.name, "containerd"], capture_output=True, text=True)
+            return [int(proc.name), *map(int, children.stdout.split())]
+    return []
+
+
+def nested_daemon_pids(wrapper: BenchWrapper) -> list[int]:
+    """Host PIDs of the wrapper's dockerd and containerd (``docker top``)."""
+    top = docker("top", wrapper.container, "-eo", "pid,comm", check=False).stdout.decode().split("\n")[1:]
+    return [int(line.split()[0]) for line in top if line.split()[1:] in (["dockerd"], ["containerd"])]
+
+
+def move_to_root_cpu_cgroup(pids: list[int], root: Path = Path("/sys/fs/cgroup")) -> None:
+    """Move ``pids`` (all their threads) into the root cgroup of the v1 cpu and cpuacct hierarchies."""
+    for controller in ("cpu", "cpuacct"):
+        procs = root / controller / "cgroup.procs"
+        if not procs.exists():
+            raise RuntimeError(f"no cgroup v1 {controller} hierarchy at {procs.parent}")
+        for pid in pids:
+            procs.write_text(f"{pid}\n")
+
+
+def _build_once(side: str, wrapper: BenchWrapper | None, context: Path, tag: str, prune: bool) -> dict:
+    """One ``--no-cache`` build: wall seconds and the CPU time of the daemon that built it."""
+    pids = host_daemon_pids() if wrapper is None else nested_daemon_pids(wrapper)
+    cpu = cpu_seconds(pids)
+    if wrapper is None:
+        seconds = _timed_build(["docker"], str(context), tag, dict(os.environ, DOCKER_BUILDKIT="0"))
+    else:
+        seconds = _timed_build(["docker", "exec", "-e", "DOCKER_BUILDKIT=0", wrapper.container, "docker"],
+                               "/tmp/bench-context", tag, None)
+    done = {"s": seconds, "cpu": cpu_seconds(pids) - cpu, "load": os.getloadavg()[0]}
+    if wrapper is None:
+        docker("rmi", "-f", tag, check=False)
+    else:
+        wrapper.exec("docker", "rmi", "-f", tag, check=False)
+        if prune:
+            prune_nested(wrapper)
+    return done
+
+
+def _log_build(log: Callable[[str], None], label: str, done: dict, warm: bool) -> None:
+    log(f"  {label} {done['s']:6.2f} s, daemon CPU {done['cpu']:5.2f} s, load {done['load']:4.1f}"
+        f"{' (warm-up)' if warm else ''}")
+
+
+def compare_variants(work: Path, variants: list[Variant], rounds: int, warmup: int, files: int,
+                     log: Callable[[str], None]) -> dict[str, dict]:
+    """One wrapper per variant, all up at once; each round builds on the host and in every variant,
+    the order rotating from round to round, so that every variant meets the same load as the host
+    build it is paired with."""
+    wrappers = {v.name: BenchWrapper(work / v.name, log, image=v.image, dockerd_args=v.dockerd_args) for v in variants}
+    keys = [f"{side}{key}" for side in ("host", "nested") for key in ("", "_cpu")]
+    out: dict[str, dict] = {v.name: {**{k: [] for k in keys}, "load": [], "what": v.what} for v in variants}
+    tag = f"djbench-{secrets.token_hex(4)}:bench"
+    try:
+        if any(v.image == HOST_DOCKER_IMAGE for v in variants):
+            build_host_docker_image(work)
+        for v in variants:
+            log(f"variant {v.name}: {v.what}")
+            wrappers[v.name].up()
+            if v.cpu_shares:
+                docker("update", "--cpu-shares", str(v.cpu_shares), wrappers[v.name].container)
+            if v.daemon_at_root:
+                move_to_root_cpu_cgroup(nested_daemon_pids(wrappers[v.name]))
+            context = prepare_build(work / v.name, wrappers[v.name], files, log)
+            out[v.name]["nested_version"] = wrappers[v.name].exec(
+                "docker", "version", "--format", "{{.Server.Version}}").stdout.decode().strip()
+        sides = ["host", *wrappers]
+        prune = {v.name: v.prune for v in variants}
+        for i in range(warmup + rounds):
+            order = sides[i % len(sides):] + sides[:i % len(sides)]
+            done = {}
+            for side in order:
+                done[side] = _build_once(side, wrappers.get(side), context, tag, prune.get(side, False))
+                _log_build(log, f"round {i + 1}/{warmup + rounds} {side:20}", done[side], i < warmup)
+            if i >= warmup:
+                for name in wrappers:
+                    for key, value in (("", "s"), ("_cpu", "cpu")):
+                        out[name][f"host{key}"].append(done["host"][value])
+                        out[name][f"nested{key}"].append(done[name][value])
+                    out[name]["load"].append(done[name]["load"])
+    finally:
+        for wrapper in wrappers.values():
+            wrapper.down()
+    for data in out.values():
+        if data["nested"]:
+            data["ratio"] = stats.ratio_summary(data["nested"], data["host"])
+    return out
+
+
+def experiment_table(results: dict[str, dict]) -> str:
+    """The variants as a Markdown table: ratio median (min-max) over the pairs."""
+    lines = ["| variant | nested dockerd | pairs | nested s | host s | nested/host (min-max) | best/best "
+             "| daemon CPU nested/host |", "|---|---|---|---|---|---|---|---|"]
+    for name, data in results.items():
+        r = data["ratio"]
+        lines.append(f"| {name} | {data['nested_version']} | {r['n']} | "
+                     f"{stats.fmt_metric(stats.summary(data['nested'], 's'))} | "
+                     f"{stats.fmt_metric(stats.summary(data['host'], 's'))} | "
+                     f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}) | "
+                     f"{min(data['nested']) / min(data['host']):.2f} | "
+                     f"{statistics.median(data['nested_cpu']) / max(statistics.median(data['host_cpu']), 0.01):.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.nested``: the nested-build experiments, one variant at a time."""
+    parser = argparse.ArgumentParser(prog="python -m bench.nested", description=main.__doc__)
+    parser.add_argument("--variants", default="default", help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--files", type=int, default=3000)
+    parser.add_argument("--split", action="store_true", help="time docker run and docker commit of each step apart")
+    args = parser.parse_args(argv)
+    names = [n for n in args.variants.split(",") if n]
+    unknown = set(names) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    why = available()
+    if why:
+        parser.error(why)
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="dindjobs-nested-"))
+    log(f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
+    try:
+        if args.split:
+            wrapper = BenchWrapper(work, log)
+            try:
+                wrapper.up()
+                split = run_commit_split(work, wrapper, args.pairs, args.files, log)
+            finally:
+                wrapper.down()
+            for part in ("run", "commit"):
+                r = stats.ratio_summary(split["nested"][part], split["host"][part])
+                print(f"docker {part}: nested/host {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}), "
+                      f"nested {stats.fmt_metric(stats.summary(split['nested'][part], 's'))} s, "
+                      f"host {stats.fmt_metric(stats.summary(split['host'][part], 's'))} s")
+        results = compare_variants(work, [VARIANTS[n] for n in names], args.pairs, args.warmup, args.files, log) \
+            if names else {}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if results:
+        print(experiment_table(results))
+    print(f"load after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

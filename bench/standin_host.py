@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 from dindjobs.standin import app, server
 from dindjobs.standin.app import StandIn
@@ -105,8 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     app.MAX_LOGGED = 10**7  # counts are taken per run (after a reset); never trim mid-run
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="standin: %(levelname)s %(message)s")
 
+    # The image's plugins (folders among them), as the wrapper has them.
+    plugin_file = Path(__file__).resolve().parents[1] / "dind-image" / "plugins.txt"
     standin = StandIn(args.home, port=args.port, users=parse_users_file(args.users),
-                      startup_delay=args.startup_delay, quiet_period=0.0)
+                      startup_delay=args.startup_delay, quiet_period=0.0, plugin_file=plugin_file)
     standin.start(wait=False)
     _say(f"LISTENING {standin.port}")
 

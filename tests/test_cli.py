@@ -130,3 +130,22 @@ def test_version_does_not_import_heavy_libraries(clean_env):
     probe = "import sys; from dindjobs import cli; print(sorted(m for m in ('docker', 'jenkins_jobs', 'jenkins') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_details_are_printed_once_above_the_error(capsys, clean_env, failing_command):
+    failing_command["error"] = RenderError("a.yaml:4:7: Missing parameter: 'x'",
+                                           details=("a.yaml:1:3: In project 'p'", "    - shell: {x}", "      ^"))
+    code, _, err = run(capsys, "boom")
+    assert code == 1
+    assert err.splitlines() == ["a.yaml:1:3: In project 'p'", "    - shell: {x}", "      ^",
+                                "dindjobs: error: a.yaml:4:7: Missing parameter: 'x'"]
+
+
+@pytest.mark.parametrize("args", [["--conf", "{ini}", "config", "--json"], ["config", "--conf", "{ini}", "--json"],
+                                  ["config", "--conf={ini}", "--json"]])
+def test_conf_is_accepted_before_and_after_the_command(capsys, clean_env, tmp_path, args):
+    ini = tmp_path / "x.ini"
+    ini.write_text("[jenkins]\nurl = http://from-ini.example/\n")
+    code, out, err = run(capsys, *(a.replace("{ini}", str(ini)) for a in args))
+    assert code == 0, err
+    assert '"url": "http://from-ini.example/"' in out

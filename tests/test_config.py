@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from dindjobs.config import RedactingFilter, Secret, canonical_url, load_settings, read_secret_file
+from dindjobs.config import RedactingFilter, Secret, canonical_url, load_settings, read_secret_file, redact
 from dindjobs.errors import ConfigError, DockerEngineError, SecretError
 
 SECRET = "s3cr3t-Value-42"
@@ -163,3 +163,40 @@ def test_canonical_url_keeps_what_matters():
     assert canonical_url("https://CI.example:443/jenkins") == "https://ci.example/jenkins/"
     assert canonical_url("http://ci.example:8080/") != canonical_url("http://ci.example:8081/")
     assert canonical_url("http://ci.example/Jenkins/") != canonical_url("http://ci.example/jenkins/")
+
+
+@pytest.mark.parametrize("secret, text, expected", [
+    ("e", "error: badtree/b.yaml: e", "error: badtree/b.yaml: ***"),
+    ("admin", "Started by user admin; user 'administrator'", "Started by user ***; user 'administrator'"),
+    ("a.b*c", "a.b*c and aXbbc and xa.b*c", "*** and aXbbc and xa.b*c"),
+    (SECRET, f"token={SECRET}&x, {SECRET}.", "token=***&x, ***."),
+])
+def test_redact_masks_whole_occurrences_only(secret, text, expected):
+    assert redact(text, [secret]) == expected
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("[jenkins]\nurl = http://x/\nthis line is wrong\n", 3, "not a valid ini line"),
+    ("url = http://x/\n", 1, "before any [section]"),
+    ("[jenkins]\nuser = a\nuser = b\n", 3, "'user' is set twice in [jenkins]"),
+    ("[jenkins]\n[dindjobs]\n[jenkins]\n", 3, "section [jenkins] appears twice"),
+])
+def test_ini_problems_name_the_line_without_its_text(tmp_path, text, line, words):
+    ini = write_ini(tmp_path / "x.ini", text.replace("wrong", f"wrong {SECRET}"))
+    with pytest.raises(ConfigError) as info:
+        load_settings({"conf": str(ini)}, env={})
+    assert info.value.message.startswith(f"{ini}:{line}: ") and words in info.value.message
+    assert SECRET not in info.value.message
+
+
+def test_ini_that_is_not_utf8_names_the_line(tmp_path):
+    ini = tmp_path / "x.ini"
+    ini.write_bytes(b"[jenkins]\nuser = caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"x\.ini:2: byte 0xe9 is not UTF-8"):
+        load_settings({"conf": str(ini)}, env={})
+
+
+def test_bad_url_message_has_no_password():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"url": f"ftp://admin:{SECRET}@host/"}, env={})
+    assert SECRET not in info.value.message and "ftp://***@host/" in info.value.message

@@ -5,7 +5,8 @@
 #   1. $ROOTFS_TAG: `debootstrap --variant=minbase` Debian 13 (trixie) with python3 and tini,
 #      imported with `docker import`. Labelled with a hash of this script; reused as long as
 #      that hash matches, so a second run does not debootstrap again.
-#   2. $BASE_TAG: offline/Dockerfile on top of it (jenkins user, jenkins.sh, the stand-in),
+#   2. $BASE_TAG: offline/Dockerfile on top of it (jenkins user, jenkins.sh, jenkins-plugin-cli,
+#      the stand-in),
 #      an ordinary `docker build` whose layer cache makes warm rebuilds take seconds.
 # Only the stand-in's own modules are copied (not all of src/dindjobs), so edits elsewhere in
 # the package do not invalidate the base and, with it, every layer of the wrapper image.
@@ -97,6 +98,6 @@ log "docker build $BASE_TAG"
 mapfile -t files < <(standin_files)
 # The context is assembled on the fly: offline/ plus the stand-in sources from src/.
 tar -c --exclude=__pycache__ --exclude='*.pyc' \
-    -C "$here" Dockerfile jenkins.sh -C "$repo/src" "${files[@]}" |
+    -C "$here" Dockerfile jenkins.sh jenkins-plugin-cli -C "$repo/src" "${files[@]}" |
     docker build --quiet --network host --build-arg ROOTFS_IMAGE="$ROOTFS_TAG" -t "$BASE_TAG" - >/dev/null
 log "$BASE_TAG ready"

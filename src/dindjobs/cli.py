@@ -44,6 +44,16 @@ Secrets come from DINDJOBS_TOKEN(_FILE), DINDJOBS_PASSWORD(_FILE), the ini file
 or the wrapper's state directory, never from the command line."""
 
 
+def _conf_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(App).override(conf=value)
+
+
+# `dindjobs sync --conf x.ini jobs/` is how people type it: every command accepts --conf too.
+CONF_OPTION = click.Option(["--conf"], type=click.Path(dir_okay=False), expose_value=False, is_eager=True,
+                           callback=_conf_after_command, help="JJB-style ini file (same as the global --conf).")
+
+
 class LazyGroup(click.Group):
     """A click group whose commands are imported on first use, in COMMAND_MODULES order."""
 
@@ -54,6 +64,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:
             module = importlib.import_module(f"dindjobs.commands.{name}")
+            if not any(param.name == "conf" for param in module.command.params):
+                module.command.params.append(CONF_OPTION)
             self.add_command(module.command, name)
         return self.commands.get(name)
 
@@ -107,6 +119,10 @@ def main(argv: list[str] | None = None) -> None:
         secrets = _secrets_of(app)
         if app is not None and app.debug:
             click.echo(redact("".join(traceback.format_exc()), secrets), err=True)
+        # The details (e.g. JJB's "In project ..." chain and the offending line), then the error
+        # itself, once, as the last line.
+        for line in exc.details:
+            click.echo(redact(line, secrets), err=True)
         click.echo(redact(f"dindjobs: error: {exc.one_line()}", secrets), err=True)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:

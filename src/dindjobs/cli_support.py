@@ -13,6 +13,7 @@ import click
 
 from dindjobs import output
 from dindjobs.config import RedactingFilter, Settings, load_settings
+from dindjobs.targets import Target, resolve_targets
 
 
 class App:
@@ -27,18 +28,18 @@ class App:
     def settings(self) -> Settings:
         """Settings resolved on first use (so `--help` never reads files or prompts)."""
         if self._settings is None:
-            prompt = None
-            if sys.stdin.isatty() and sys.stderr.isatty():
-                def prompt(text: str) -> str:
-                    return click.prompt(text, hide_input=True, err=True, default="", show_default=False)
-            self._settings = load_settings(self.flags, prompt=prompt, wrapper_url=wrapper_url)
-            for warning in self._settings.warnings:
-                output.progress(f"warning: {warning}")
-            # From here on, no log line may carry a secret value.
-            redaction = RedactingFilter(self._settings.secrets())
-            for handler in logging.getLogger().handlers:
-                handler.addFilter(redaction)
+            self._settings = load_settings(self.flags, prompt=_prompt(), wrapper_url=wrapper_url)
+            _announce([self._settings])
         return self._settings
+
+    def targets(self, names: tuple[str, ...], all_targets: bool) -> list[Target] | None:
+        """The targets of ``--target``/``--all-targets``, or None when neither was given (the
+        command then uses :attr:`settings`, as it always did)."""
+        if not names and not all_targets:
+            return None
+        targets = resolve_targets(names, all_targets, self.flags, prompt=_prompt(), wrapper_url=wrapper_url)
+        _announce([t.settings for t in targets])
+        return targets
 
     def override(self, **flags: Any) -> None:
         """Command-level flags (e.g. `sync --workers`) that beat the global ones."""
@@ -46,6 +47,25 @@ class App:
         if given:
             self.flags.update(given)
             self._settings = None
+
+
+def _prompt() -> Callable[[str], str] | None:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+
+    def prompt(text: str) -> str:
+        return click.prompt(text, hide_input=True, err=True, default="", show_default=False)
+    return prompt
+
+
+def _announce(resolved: list[Settings]) -> None:
+    for settings in resolved:
+        for warning in settings.warnings:
+            output.progress(f"warning: {warning}")
+    # From here on, no log line may carry a secret value.
+    redaction = RedactingFilter([secret for settings in resolved for secret in settings.secrets()])
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redaction)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -64,6 +84,19 @@ def name_option(func: Callable) -> Callable:
     return click.option(
         "--name", help="Wrapper name (container and volume prefix); a command's own --name beats the "
         "global one. Env: DINDJOBS_NAME. Default dindjobs."
+    )(func)
+
+
+def targets_option(func: Callable) -> Callable:
+    """``--target NAME`` (repeatable) and ``--all-targets``: run against several Jenkins."""
+    func = click.option(
+        "--all-targets", is_flag=True,
+        help="Every Jenkins section of the ini file ([jenkins], [staging], ...)."
+    )(func)
+    return click.option(
+        "--target", "target_names", multiple=True, metavar="NAME",
+        help="A Jenkins to run against (repeatable): an ini section in JJB's format ([jenkins] is the "
+        "default) or a local wrapper of that name."
     )(func)
 
 

@@ -12,6 +12,7 @@ import configparser
 import dataclasses
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ ENV_NAME = "DINDJOBS_NAME"
 ENV_STATE_DIR = "DINDJOBS_STATE_DIR"
 
 ADMIN_PASSWORD_FILE = "admin-password"
+_SERVER_KEYS = ("name", "password_file", "token_file")  # [dindjobs] keys a server section may set itself
 
 
 class Secret:
@@ -132,17 +134,39 @@ def read_secret_file(path: str | os.PathLike[str], what: str) -> Secret:
     return Secret(value, f"file {p}")
 
 
-def _read_ini(path: Path) -> configparser.ConfigParser:
+def read_ini(path: Path) -> configparser.ConfigParser:
+    """Parse an ini file; a problem is reported as ``path:line: what`` without the line's text
+    (it may hold a password)."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        with path.open(encoding="utf-8") as fh:
-            parser.read_file(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} could not be read: {exc.strerror or type(exc).__name__}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8 (the ini must be UTF-8 text)") from None
+    try:
+        parser.read_string(text, source=str(path))
     except configparser.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: not a valid ini file: {first}") from None
+        raise ConfigError(_ini_problem(path, exc)) from None
     return parser
+
+
+def _ini_problem(path: Path, exc: configparser.Error) -> str:
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"{path}:{exc.lineno}: a setting before any [section] header"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"{path}:{exc.lineno}: {exc.option!r} is set twice in [{exc.section}]"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"{path}:{exc.lineno}: section [{exc.section}] appears twice"
+    if isinstance(exc, configparser.ParsingError) and exc.errors:
+        line = exc.errors[0][0]
+        return f"{path}:{line}: not a valid ini line (expected 'key = value' or '[section]')"
+    return f"{path}: not a valid ini file ({type(exc).__name__})"
 
 
 def _first(*values: object) -> object | None:
@@ -152,13 +176,18 @@ def _first(*values: object) -> object | None:
     return None
 
 
+def _without_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part, for messages."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1***@", url)
+
+
 def _number(value: object, key: str, kind: type, where: str) -> float | int:
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, got {value!r} ({where})") from None
+        raise ConfigError(f"{where}{key} must be a number, got {value!r}") from None
     if number <= 0:
-        raise ConfigError(f"{key} must be positive, got {value!r} ({where})")
+        raise ConfigError(f"{where}{key} must be positive, got {value!r}")
     return number
 
 
@@ -167,6 +196,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     prompt: Callable[[str], str] | None = None,
     wrapper_url: Callable[[str], str | None] | None = None,
+    section: str = "jenkins",
 ) -> Settings:
     """Resolve settings from flags, then environment, then the ini file.
 
@@ -175,39 +205,45 @@ def load_settings(
     for a password only when a user is known, no secret was found and it is not None (the CLI
     passes one only on a TTY). ``wrapper_url(name)`` is the URL recorded on the wrapper of that
     name (None when there is none); see :func:`resolve_url` for how the target is chosen.
+    ``section`` is the ini section that names the server (JJB's ``--section``): for another
+    section than ``[jenkins]`` its ``url``, ``user``, ``password``, ``timeout`` and its own
+    ``name``, ``password_file`` and ``token_file`` stand in for those of ``[jenkins]`` and
+    ``[dindjobs]`` (the caller leaves out the flags and environment meant for the default).
     """
     flags = dict(flags or {})
     env = os.environ if env is None else env
 
     conf_value = _first(flags.get("conf"), env.get(ENV_CONFIG))
     conf_path = Path(str(conf_value)) if conf_value else None
-    ini = _read_ini(conf_path) if conf_path else configparser.ConfigParser(interpolation=None)
+    ini = read_ini(conf_path) if conf_path else configparser.ConfigParser(interpolation=None)
 
-    def ini_get(section: str, key: str) -> str | None:
-        if ini.has_section(section) and ini.has_option(section, key):
-            return ini.get(section, key)
+    def ini_get(where: str, key: str) -> str | None:
+        server_key = where == "dindjobs" and key in _SERVER_KEYS
+        if where == "jenkins" or (server_key and (section != "jenkins" or ini.has_option(section, key))):
+            where = section  # a server section's own name / secret files beat those of [dindjobs]
+        if ini.has_section(where) and ini.has_option(where, key):
+            return ini.get(where, key)
         return None
 
-    where_conf = f"file {conf_path}" if conf_path else "defaults"
     name_given = _first(flags.get("name"), env.get(ENV_NAME), ini_get("dindjobs", "name"))
     name = str(name_given or DEFAULT_NAME)
     url, url_source, warnings = resolve_url(
         [(flags.get("url"), "flag --url"), (env.get(ENV_URL), f"env {ENV_URL}"),
-         (ini_get("jenkins", "url"), f"file {conf_path} [jenkins] url")],
+         (ini_get("jenkins", "url"), f"file {conf_path} [{section}] url")],
         name, name_given is not None, wrapper_url)
     timeout = _number(
         _first(flags.get("timeout"), ini_get("jenkins", "timeout"), DEFAULT_TIMEOUT),
-        "timeout", float, where_conf,
+        "timeout", float, f"{conf_path}: [jenkins] " if flags.get("timeout") is None and ini_get("jenkins", "timeout") else "",
     )
     workers = _number(
         _first(flags.get("workers"), ini_get("dindjobs", "workers"), DEFAULT_WORKERS),
-        "workers", int, where_conf,
+        "workers", int, f"{conf_path}: [dindjobs] " if flags.get("workers") is None and ini_get("dindjobs", "workers") else "",
     )
     state_dir_value = _first(ini_get("dindjobs", "state_dir"))
     state_dir = Path(str(state_dir_value)) if state_dir_value and not env.get(ENV_STATE_DIR) else default_state_dir(env)
 
     token = _resolve_token(flags, env, ini_get)
-    password = _resolve_password(flags, env, ini_get, conf_path)
+    password = _resolve_password(flags, env, ini_get, conf_path, section)
     user = _first(flags.get("user"), env.get(ENV_USER), ini_get("jenkins", "user"))
     own_wrapper = not url_source.startswith(("flag", "env", "file"))  # a wrapper's (or the default) Jenkins
 
@@ -275,7 +311,11 @@ def resolve_url(explicit: Iterable[tuple[object, str]], name: str, name_given: b
 
 def _checked_url(url: str, source: str) -> str:
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"Jenkins URL must start with http:// or https://, got {url!r} ({source})")
+        problem = f"Jenkins URL must start with http:// or https://, got {_without_userinfo(url)!r}"
+        if source.startswith("file "):  # name the file first, as every ini problem does
+            path, _, key = source.removeprefix("file ").partition(" ")
+            raise ConfigError(f"{path}: {problem} ({key})")
+        raise ConfigError(f"{problem} ({source})")
     return url if url.endswith("/") else url + "/"
 
 
@@ -314,7 +354,7 @@ def _resolve_token(flags, env, ini_get) -> Secret | None:
     return None
 
 
-def _resolve_password(flags, env, ini_get, conf_path) -> Secret | None:
+def _resolve_password(flags, env, ini_get, conf_path, section: str = "jenkins") -> Secret | None:
     if flags.get("password_file"):
         return read_secret_file(str(flags["password_file"]), "password")
     if env.get(ENV_PASSWORD):
@@ -324,26 +364,32 @@ def _resolve_password(flags, env, ini_get, conf_path) -> Secret | None:
     if ini_get("dindjobs", "password_file"):
         return read_secret_file(ini_get("dindjobs", "password_file"), "password")
     if ini_get("jenkins", "password"):
-        return Secret(ini_get("jenkins", "password"), f"file {conf_path} [jenkins] password")
+        return Secret(ini_get("jenkins", "password"), f"file {conf_path} [{section}] password")
     return None
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every known secret value in log records with ``***``."""
+    """Replaces every whole occurrence of a known secret value in log records with ``***``."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = list(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
+        if any(self._secrets):
             message = redact(record.getMessage(), self._secrets)
             record.msg, record.args = message, None
         return True
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """``text`` with every whole occurrence of a secret value replaced by ``***``.
+
+    Whole: not preceded or followed by a letter, digit or ``_``, so the password ``e`` leaves
+    "error" alone and ``admin`` leaves "administrator" alone. This is the last line of defence:
+    messages are made without secrets in the first place."""
+    values = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not values:
+        return text
+    pattern = "|".join(re.escape(value) for value in values)
+    return re.sub(rf"(?<!\w)(?:{pattern})(?!\w)", "***", text)

@@ -24,10 +24,13 @@ class DindjobsError(Exception):
 
     exit_code: ExitCode = ExitCode.ERROR
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # Lines the CLI prints above the message (e.g. JJB's "In project ..." chain and the
+        # offending line), so the message itself stays the last line.
+        self.details = tuple(details)
 
     def one_line(self) -> str:
         """The message as printed by the CLI: one line, with the hint if any."""

@@ -7,13 +7,16 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from dindjobs.backup import archive as fmt
 from dindjobs.backup.compression import compression_of, zstd_available
 from dindjobs.errors import BackupError
+from support.archives import forged_archive
 
 COMPRESSIONS = [".tar.gz", pytest.param(".tar.zst", marks=pytest.mark.skipif(
     not zstd_available(), reason="zstandard is not installed"))]
@@ -84,7 +87,7 @@ def test_round_trip_keeps_every_member_owner_mode_and_byte(tmp_path, suffix):
 
 def test_manifest_lists_files_with_sizes_and_sha256(tmp_path):
     manifest = write_archive(tmp_path / "b.tar.gz", meta={"image": "img:1", "wrapper": {"name": "w"}})
-    assert manifest["format"] == "dindjobs-backup" and manifest["format_version"] == 1
+    assert manifest["format"] == "dindjobs-backup" and manifest["format_version"] == 2
     assert manifest["image"] == "img:1" and manifest["dindjobs_version"] and manifest["created"].endswith("+00:00")
     files = {f["path"]: f for f in manifest["files"]}
     big = files["jenkins_home/big.bin"]
@@ -212,3 +215,166 @@ def decoded(data: bytes, suffix: str) -> bytes | None:
         return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read()
     except Exception:  # noqa: BLE001 - any decoding failure counts as "rejected"
         return None
+
+
+def test_archive_and_its_partial_file_are_private_whatever_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "b.tar.gz"
+        with fmt.ArchiveWriter(path) as writer:
+            assert writer.tmp.stat().st_mode & 0o777 == 0o600
+            writer.add_volume("jenkins-home", "/var/jenkins_home", chunks(volume_tar()))
+            writer.commit({})
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_stale_partials_of_dead_processes_are_removed(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".b.tar.gz.partial-{dead.pid}"
+    live = tmp_path / f".c.tar.zst.partial-{os.getppid()}"
+    other = tmp_path / f".notes.txt.partial-{dead.pid}"
+    for path in (stale, live, other):
+        path.write_bytes(b"half an archive")
+    assert fmt.remove_stale_partials(tmp_path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+
+
+D, L, F, H = tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.REGTYPE, tarfile.LNKTYPE
+
+
+@pytest.mark.parametrize(("members", "message"), [
+    ([("jenkins_home", D, "", b""), ("jenkins_home/x", L, "/var/lib/docker", b""),
+      ("jenkins_home/x/FILE", F, "", b"planted")], r"symlink 'jenkins_home/x' -> '/var/lib/docker' leaves"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/up", L, "../../etc", b"")], r"'\.\./\.\./etc' leaves its volume"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/a", L, "jobs", b""), ("jenkins_home/jobs", D, "", b""),
+      ("jenkins_home/a/config.xml", F, "", b"x")], r"'jenkins_home/a/config.xml' would be written through the "
+                                                   r"symlink 'jenkins_home/a'"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/a", L, "jobs", b""), ("jenkins_home/a", F, "", b"x")],
+     r"'jenkins_home/a' would be written through the symlink"),
+    ([("jenkins_home", D, "", b""), ("jenkins_home/a", L, "jobs", b""),
+      ("jenkins_home/h", H, "jenkins_home/a/secret", b"")], r"hard link 'jenkins_home/h' points through the symlink"),
+])
+def test_links_that_would_write_outside_their_volume_are_refused(tmp_path, members, message):
+    path = tmp_path / "evil.tar.gz"
+    forged_archive(path, members)
+    with pytest.raises(BackupError, match=message) as caught:
+        fmt.verify(path)
+    assert "nothing was changed" in caught.value.one_line()
+    with pytest.raises(BackupError, match=message) as caught:
+        with fmt.ArchiveWriter(tmp_path / "b.tar.gz") as writer:
+            writer.add_volume("jenkins-home", "/var/jenkins_home", [tarfile_bytes(members)])
+    assert "restore refuses such an archive" in caught.value.one_line()
+    assert not (tmp_path / "b.tar.gz").exists()
+
+
+def tarfile_bytes(members) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, target, data in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.size = kind, target, len(data)
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return buf.getvalue()
+
+
+def test_links_inside_their_volume_and_in_nested_image_content_are_kept(tmp_path):
+    path = tmp_path / "ok.tar.gz"
+    forged_archive(path, [
+        ("jenkins_home", D, "", b""), ("jenkins_home/jobs", D, "", b""),
+        ("jenkins_home/jobs/last", L, "../jobs", b""), ("jenkins_home/top", L, ".", b""),
+        ("docker", D, "", b""), ("docker/overlay2/abc/diff/etc", D, "", b""),
+        ("docker/overlay2/abc/diff/etc/localtime", L, "/usr/share/zoneinfo/UTC", b""),
+        ("docker/overlay2/abc/diff/bin", L, "../../../usr/bin", b""),
+        ("docker/overlay2/l/ABC", L, "../abc/diff", b""),
+        ("docker/volumes/v/_data/x", L, "/etc/hosts", b""),
+    ])
+    assert len(fmt.verify(path)["files"]) == 10
+    forged_archive(path, [("docker", D, "", b""), ("docker/overlay2/abc/link", L, "/etc", b"")])
+    with pytest.raises(BackupError, match="leaves its volume docker/"):
+        fmt.verify(path)
+
+
+def with_xattrs() -> list[tarfile.TarInfo]:
+    """An overlay2 layer's opaque directory and a file with a (binary) file capability."""
+    opaque = tarfile.TarInfo("docker/overlay2/abc/diff/data")
+    opaque.type, opaque.mode = tarfile.DIRTYPE, 0o755
+    opaque.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y"}
+    capable = tarfile.TarInfo("docker/overlay2/abc/diff/ping")
+    capable.pax_headers = {"SCHILY.xattr.security.capability": b"\x01\x00\x00\x02\x00\x20\xff".decode(
+        "utf-8", "surrogateescape")}
+    return [opaque, capable]
+
+
+def test_extended_attributes_are_archived_checked_and_replayed(tmp_path):
+    path = tmp_path / "b.tar.gz"
+    with fmt.ArchiveWriter(path) as writer:
+        writer.add_volume("docker-data", "/var/lib/docker", chunks(volume_tar("docker", extra=with_xattrs())))
+        manifest = writer.commit({})
+    files = {f["path"]: f for f in manifest["files"]}
+    assert files["docker/overlay2/abc/diff/data"]["xattrs"] == {"trusted.overlay.opaque": "79"}
+    assert files["docker/overlay2/abc/diff/ping"]["xattrs"] == {"security.capability": "010000020020ff"}
+    assert fmt.verify(path) == manifest
+    replay = fmt.Replay(path, manifest)
+    try:
+        replayed = b"".join(replay.volume("docker"))
+    finally:
+        replay.close()
+    with tarfile.open(fileobj=io.BytesIO(replayed)) as tar:
+        headers = {m.name: m.pax_headers for m in tar}
+    assert headers["docker/overlay2/abc/diff/data"]["SCHILY.xattr.trusted.overlay.opaque"] == "y"
+    raw = headers["docker/overlay2/abc/diff/ping"]["SCHILY.xattr.security.capability"]
+    assert raw.encode("utf-8", "surrogateescape") == b"\x01\x00\x00\x02\x00\x20\xff"
+
+    # A lost attribute is a difference like any other: the archive is refused.
+    raw_tar = bytearray(gzip.decompress(path.read_bytes()))
+    at = raw_tar.index(b"trusted.overlay.opaque=y")
+    raw_tar[at:at + 24] = b"trusted.overlay.opaque=n"
+    path.write_bytes(gzip.compress(bytes(raw_tar)))
+    with pytest.raises(BackupError, match="docker/overlay2/abc/diff/data: xattrs differ"):
+        fmt.verify(path)
+
+
+def test_an_archive_of_format_1_written_by_earlier_code_still_verifies_and_replays(tmp_path):
+    old = Path(__file__).parent / "data" / "format-v1.tar.gz"
+    manifest = fmt.verify(old)
+    assert manifest["format_version"] == 1 and manifest["wrapper"]["name"] == "old"
+    replay = fmt.Replay(old, manifest)
+    try:
+        streams = {v["top"]: b"".join(replay.volume(v["top"])) for v in manifest["volumes"]}
+    finally:
+        replay.close()
+    with tarfile.open(old) as tar:
+        for top, stream in streams.items():
+            names = [m.name for m in tar.getmembers() if m.name.split("/")[0] == top]
+            assert [m[0] for m in members(stream)] == names
+
+
+def test_replay_sends_the_archived_bytes_as_they_are_and_notices_a_change(tmp_path):
+    path = tmp_path / "b.tar.gz"
+    manifest = write_archive(path)
+    raw = gzip.decompress(path.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        end = tar.getmember(fmt.MANIFEST).offset
+    replay = fmt.Replay(path, manifest)
+    try:
+        assert b"".join(replay.volume("jenkins_home")) == raw[:end] + b"\0" * 2 * tarfile.BLOCKSIZE
+    finally:
+        replay.close()
+
+    # Changed between verify and replay: refused at that member, before its padding is sent.
+    damaged = bytearray(raw)
+    at = damaged.index(b"<project/>")
+    damaged[at + 1] ^= 0x20
+    path.write_bytes(gzip.compress(bytes(damaged)))
+    replay = fmt.Replay(path, manifest)
+    sent = bytearray()
+    try:
+        with pytest.raises(BackupError, match=r"changed since it was verified \(jenkins_home/jobs/a/config.xml\)"):
+            for piece in replay._volume("jenkins_home"):
+                sent += piece
+    finally:
+        replay.close()
+    assert bytes(sent).endswith(b"<Project/>\n")  # the bad content went out, its padding did not

@@ -9,13 +9,21 @@ before anything is created.
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
 import time
+import zlib
 
 import pytest
 
 from dindjobs.config import Settings, read_secret_file
 from dindjobs.jenkins.client import Jenkins
+from support.archives import forged_archive
 from support.dind import build_image, free_port
 from support.standin_fixtures import job_xml, wait_until
 from support.wrapper_cli import Cli, cleanup, unique_name
@@ -109,9 +117,7 @@ def test_backup_destroy_restore_gives_back_the_same_wrapper(docker_engine, docke
         data = archive.read_bytes()
         truncated, flipped = tmp_path / "truncated.tar.gz", tmp_path / "flipped.tar.gz"
         truncated.write_bytes(data[: len(data) * 2 // 3])
-        damaged = bytearray(data)
-        damaged[len(data) // 2] ^= 0x04
-        flipped.write_bytes(bytes(damaged))
+        flipped.write_bytes(damaged(data))
         for bad in (truncated, flipped):
             done = cli.run("--name", name, "restore", bad)
             assert done.returncode == 1, done.stderr
@@ -156,3 +162,132 @@ def test_backup_of_a_stopped_wrapper_leaves_it_stopped(docker_engine, docker_cli
         assert not (tmp_path / "c.tar.gz").exists()
     finally:
         cleanup(docker_client, name)
+
+
+# A base from the wrapper's static busybox, then an image whose second layer replaces /data
+# wholesale (overlay2 marks the new /data opaque with an xattr) and deletes a file (a whiteout).
+OPAQUE_IMAGE = r"""set -e
+w=$(mktemp -d); mkdir -p $w/base $w/img
+cp /bin/busybox $w/base/busybox
+printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' 'RUN ["/bin/busybox", "--install", "-s", "/bin"]' > $w/base/Dockerfile
+printf '%s\n' 'FROM djt/base' \
+  'RUN mkdir -p /data/sub && echo 1 > /data/old1 && echo 2 > /data/sub/old2 && echo x > /gone' \
+  'RUN rm -rf /data && mkdir /data && echo n > /data/new && rm /gone' > $w/img/Dockerfile
+DOCKER_BUILDKIT=0 docker build -q -t djt/base $w/base >/dev/null 2>&1
+DOCKER_BUILDKIT=0 docker build -q -t djt/opaque $w/img >/dev/null 2>&1
+"""
+IMAGE_FACTS = ("docker image inspect -f '{{.Id}} {{json .RootFS.Layers}}' djt/opaque && "
+               "docker run --rm --network none djt/opaque sh -c 'find /data | sort; echo --; ls -A /'")
+
+
+def kill_when(cli: Cli, args: list, marker: str) -> str:
+    """Start `dindjobs ARGS`, SIGKILL it as soon as MARKER appears on its stderr; its stderr so far."""
+    process = subprocess.Popen([sys.executable, "-m", "dindjobs", *map(str, args)], env=cli.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        for line in process.stderr:
+            seen.append(line)
+            if marker in line:
+                os.kill(process.pid, signal.SIGKILL)
+                break
+    finally:
+        process.wait(timeout=120)
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    return "".join(seen)
+
+
+def test_nested_images_round_trip_exactly_and_a_killed_restore_can_be_retried(docker_engine, docker_client,
+                                                                             wrapper_image, tmp_path):
+    name, port = unique_name("djt-img"), free_port()
+    cli = Cli(docker_engine.docker_host, tmp_path / "state")
+    archive = tmp_path / "images.tar.gz"
+    try:
+        cli.ok("--name", name, "up", "--port", port, "--wait", 180)
+        exec_out(docker_client, name, OPAQUE_IMAGE)
+        before = exec_out(docker_client, name, IMAGE_FACTS)
+        listing = before.split("\n", 1)[1]
+        assert listing.split("--")[0].split() == ["/data", "/data/new"] and "gone" not in listing.split()
+
+        old = os.umask(0o022)
+        try:
+            done = cli.ok("--name", name, "backup", "--with-images", "-o", archive, timeout=900)
+        finally:
+            os.umask(old)
+        assert archive.stat().st_mode & 0o777 == 0o600 and "mode 0600" in done.stdout
+        cli.ok("--name", name, "down", "--volumes", "--yes")
+
+        # A restore killed while it extracts leaves its labelled helper holding the volumes.
+        for retry in (["down", "--volumes", "--yes"], ["restore", archive, "--force", "--json"]):
+            kill_when(cli, ["--name", name, "restore", archive], "restoring /var/jenkins_home")
+            assert docker_client.containers.get(f"{name}-restore").labels["io.dindjobs.role"] == "restore"
+            done = cli.ok("--name", name, *retry, timeout=900)
+            assert f"removed {name}-restore" in done.stderr
+        assert [c.name for c in docker_client.containers.list(all=True, filters={"name": name})] == [name]
+        restored = json.loads(done.stdout)
+        assert restored["password_file"] == str(tmp_path / "state" / name / "admin-password")
+
+        after = exec_out(docker_client, name, IMAGE_FACTS)
+        assert after == before  # image ID, every layer's diff ID, and exactly the new /data, no /gone
+    finally:
+        cleanup(docker_client, name)
+
+
+def test_a_killed_backup_does_not_leave_jenkins_quieting_down(docker_engine, docker_client, wrapper_image, tmp_path):
+    name, port = unique_name("djt-qd"), free_port()
+    cli = Cli(docker_engine.docker_host, tmp_path / "state")
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        cli.ok("--name", name, "up", "--port", port, "--wait", 180)
+        cli.ok("--name", name, "--url", url, "wait", "--timeout", 120)
+        password = read_secret_file(tmp_path / "state" / name / "admin-password", "admin password")
+        client = Jenkins(Settings(url=url, user="admin", password=password, timeout=10))
+        client.create_job("slow", job_xml("sleep 30"))
+        client.trigger("slow")
+        wait_until(lambda: client.running_builds() == ["slow #1"], timeout=60, what="slow #1 running")
+
+        kill_when(cli, ["--name", name, "backup", "-o", tmp_path / "b.tar.gz"], "Jenkins is quieting down")
+        assert client.quieting_down() is True  # what the killed backup left behind
+        checks = {c["id"]: c for c in json.loads(cli.run("--name", name, "doctor", "--json").stdout)["checks"]}
+        assert checks["jenkins-quiet-down"]["status"] == "warn" and "killed" in checks["jenkins-quiet-down"]["detail"]
+
+        report = cli.json("--name", name, "status")
+        assert report["quiet_down"]["undone"] is True
+        assert client.quieting_down() is False
+        assert cli.json("--name", name, "status")["quiet_down"] == {
+            "quieting_down": False, "ours": False, "backup_pid": None, "undone": False, "error": None}
+        client.close()
+    finally:
+        cleanup(docker_client, name)
+
+
+def test_an_archive_that_writes_through_a_link_is_refused_with_nothing_created(docker_engine, docker_client, tmp_path):
+    name = unique_name("djt-link")
+    evil = tmp_path / "evil.tar.gz"
+    forged_archive(evil, [("jenkins_home", tarfile.DIRTYPE, "", b""),
+                          ("jenkins_home/x", tarfile.SYMTYPE, "/var/lib/docker", b""),
+                          ("jenkins_home/x/FILE", tarfile.REGTYPE, "", b"planted in the other volume")])
+    done = Cli(docker_engine.docker_host, tmp_path / "state").run("--name", name, "restore", evil)
+    assert done.returncode == 1, done.stderr
+    assert "symlink 'jenkins_home/x' -> '/var/lib/docker' leaves its volume" in done.stderr
+    assert "nothing was changed" in done.stderr
+    assert docker_client.containers.list(all=True, filters={"name": name}) == []
+    assert docker_client.volumes.list(filters={"name": name}) == []
+    assert not (tmp_path / "state" / name).exists()
+
+
+def damaged(data: bytes) -> bytes:
+    """``data`` (gzip) with one bit flipped from the middle on, at the first place where the flip
+    changes what it decompresses to. Some bits of a deflate stream are padding that no decoder
+    reads (after a flush, up to the next byte): flipping one of those damages nothing, and a
+    restore of it is right to go ahead."""
+    for position in range(len(data) // 2, len(data) - 8):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x04
+        try:
+            if gzip.decompress(bytes(flipped)) != gzip.decompress(data):
+                return bytes(flipped)
+        except (OSError, EOFError, zlib.error):
+            return bytes(flipped)
+    raise AssertionError("no bit flip damaged the archive")

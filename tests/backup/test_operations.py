@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime
 import io
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from dindjobs.backup import quietdown
 from dindjobs.backup.operations import backup, default_archive_name, drain, restore, spec_from_manifest
 from dindjobs.config import Settings
 from dindjobs.errors import BackupError, JenkinsConnectionError, TimeoutExpired, WrapperError
+from support.archives import forged_archive
 from support.fakewrapper import FakeWrapper
 
 
@@ -116,6 +119,10 @@ class StoppableWrapper(FakeWrapper):
         self.events.append(f"archive {path}")
         return volume_stream(path.rsplit("/", 1)[1])
 
+    def volume_tar(self, image, path):
+        self.events.append(f"helper tar {path} ({image})")
+        return volume_stream(path.rsplit("/", 1)[1])
+
 
 class ScriptedJenkins:
     """Jenkins as backup() sees it; ``down`` makes every call fail like a refused connection."""
@@ -136,6 +143,7 @@ class ScriptedJenkins:
 
     def cancel_quiet_down(self):
         self.events.append("cancel")
+        self.quiet = False
 
     def running_builds(self):
         self.events.append("drained")
@@ -151,7 +159,8 @@ def test_backup_order_quiet_drain_stop_archive_start(tmp_path, monkeypatch, quie
     monkeypatch.setattr("dindjobs.backup.operations.Jenkins", ScriptedJenkins(events, quiet=quiet))
     monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: events.append("ready"))
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", with_images=True)
-    expected = ["drained", "stop", "archive /var/jenkins_home", "archive /var/lib/docker", "start", "ready"]
+    expected = ["drained", "stop", "archive /var/jenkins_home", f"helper tar /var/lib/docker (sha256:{'a' * 64})", "start",
+                "ready"]
     # A Jenkins already quieting down is put back into quiet-down after the restart; ours ends with it.
     assert events == (expected + ["quiet-down"] if quiet else ["quiet-down", *expected])
     assert result.downtime_seconds is not None and result.entries == 2
@@ -173,3 +182,43 @@ def test_live_backup_cancels_only_its_own_quiet_down(tmp_path, monkeypatch):
     result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", live=True)
     assert events == ["quiet-down", "drained", "archive /var/jenkins_home", "cancel"]
     assert result.live and result.downtime_seconds is None
+
+
+def test_restore_refuses_a_link_escape_before_creating_anything(tmp_path):
+    archive = tmp_path / "evil.tar.gz"
+    forged_archive(archive, [("jenkins_home", tarfile.DIRTYPE, "", b""),
+                             ("jenkins_home/x", tarfile.SYMTYPE, "/var/lib/docker", b""),
+                             ("jenkins_home/x/FILE", tarfile.REGTYPE, "", b"planted")])
+    wrapper = FakeWrapper(container=None)
+    with pytest.raises(BackupError, match="symlink 'jenkins_home/x' -> '/var/lib/docker' leaves its volume"):
+        restore(wrapper, Settings(state_dir=tmp_path), archive)
+    assert wrapper.client.changes == []  # no volume created, no container
+    assert not (tmp_path / "w").exists()
+
+
+def test_backup_removes_partials_of_killed_backups_and_writes_0600(tmp_path, monkeypatch):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".old.tar.gz.partial-{dead.pid}"
+    stale.write_bytes(b"half")
+    events, lines = [], []
+    monkeypatch.setattr("dindjobs.backup.operations.Jenkins", ScriptedJenkins(events))
+    monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: None)
+    result = backup(StoppableWrapper(events), Settings(state_dir=tmp_path), tmp_path / "b.tar.gz", progress=lines.append)
+    assert not stale.exists() and f"removed {stale}, left by a backup that was killed" in lines
+    assert result.archive_mode == "0600"
+
+
+def test_backup_first_undoes_the_quiet_down_a_killed_backup_left(tmp_path, monkeypatch):
+    events, lines = [], []
+    jenkins = ScriptedJenkins(events, quiet=True)
+    monkeypatch.setattr("dindjobs.backup.operations.Jenkins", jenkins)
+    monkeypatch.setattr("dindjobs.backup.quietdown.Jenkins", jenkins)
+    monkeypatch.setattr("dindjobs.backup.operations._wait_back", lambda *a: events.append("ready"))
+    settings = Settings(state_dir=tmp_path, name="w")
+    quietdown.remember(settings.wrapper_state_dir, None)  # as a backup that is gone left it
+    backup(StoppableWrapper(events), settings, tmp_path / "b.tar.gz", progress=lines.append)
+    # Not "already quieting down": the stale quiet-down is cancelled, then ours is asked for and ends.
+    assert events == ["cancel", "quiet-down", "drained", "stop", "archive /var/jenkins_home", "start", "ready"]
+    assert "cancelled the quiet-down that a killed backup had left on" in lines
+    assert not (settings.wrapper_state_dir / quietdown.RECORD).exists()

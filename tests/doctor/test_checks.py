@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dindjobs.backup.quietdown import QuietDown
 from dindjobs.config import Settings
 from dindjobs.doctor import checks
 from dindjobs.doctor.checks import (
@@ -22,6 +23,7 @@ from dindjobs.doctor.checks import (
     check_jenkins_security,
     check_nested_tcp,
     check_published,
+    check_quiet_down,
     check_running,
     check_security_mode,
     check_storage_driver,
@@ -190,11 +192,11 @@ def test_a_registered_check_runs_in_audit_with_the_facts_it_names(monkeypatch, t
     wrapper.client.containers_by_name[NAME].restart_count = 2
     results = audit(wrapper, Settings(state_dir=tmp_path))
     assert results[-1] == Check("restart-count", WARN, "w1 restarted 2 times")
-    assert [c.id for c in results] == [r.id for r in checks.CHECKS] and len(results) == 13
+    assert [c.id for c in results] == [r.id for r in checks.CHECKS] and len(results) == 14
     # Stopped: the checks needing facts from inside the wrapper or from Jenkins are skipped, not this one.
     skipped = {c.id for c in results if c.detail == "skipped: the wrapper is not running"}
     assert skipped == {"nested-daemon-tcp", "docker-data-filesystem", "nested-storage-driver", "published-address",
-                       "jenkins-security", "jenkins-anonymous", "admin-password"}
+                       "jenkins-security", "jenkins-anonymous", "admin-password", "jenkins-quiet-down"}
 
 
 def test_audit_gathers_only_the_facts_the_checks_name(monkeypatch, tmp_path):
@@ -211,3 +213,13 @@ def test_audit_gathers_only_the_facts_the_checks_name(monkeypatch, tmp_path):
     checks.check("misspelt", "nothing")(check_driver)
     with pytest.raises(KeyError, match="no fact named 'nothing'"):
         audit(wrapper, Settings(state_dir=tmp_path))
+
+
+def test_quiet_down_is_shown_with_whose_it_is():
+    assert check_quiet_down(QuietDown(False)).status == OK
+    left = check_quiet_down(QuietDown(True, ours=True))
+    assert left.status == WARN and "killed" in left.detail and "dindjobs status" in left.fix
+    assert "process 42" in check_quiet_down(QuietDown(True, ours=True, backup_pid=42)).detail
+    foreign = check_quiet_down(QuietDown(True))
+    assert "not asked by dindjobs" in foreign.detail and "Cancel Shutdown" in foreign.fix
+    assert check_quiet_down(QuietDown(None, error="401 bad credentials")).detail == "could not tell: 401 bad credentials"

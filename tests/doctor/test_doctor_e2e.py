@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 ALL_CHECKS = ["wrapper-running", "host-docker-socket", "security-mode", "secrets-in-environment", "volumes",
               "nested-daemon-tcp", "docker-data-filesystem", "nested-storage-driver", "published-address",
-              "jenkins-security", "jenkins-anonymous", "admin-password"]
+              "jenkins-security", "jenkins-anonymous", "admin-password", "jenkins-quiet-down"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,8 @@ def test_doctor_passes_on_a_default_up(docker_engine, docker_client, wrapper_ima
         assert {c["status"] for c in report["checks"]} <= {"ok", "warn"}
         assert checks["security-mode"]["status"] == "warn" and "root on the host" in checks["security-mode"]["detail"]
         for check in ("host-docker-socket", "nested-daemon-tcp", "volumes", "published-address", "jenkins-security",
-                      "jenkins-anonymous", "admin-password", "secrets-in-environment", "nested-storage-driver"):
+                      "jenkins-anonymous", "admin-password", "secrets-in-environment", "nested-storage-driver",
+                      "jenkins-quiet-down"):
             assert checks[check]["status"] == "ok", checks[check]
         text = cli.run("--name", name, "doctor")
         assert text.returncode == 0 and "0 fail" in text.stderr

@@ -154,6 +154,36 @@ def test_admin_password_works_and_never_shows(wrapper):
     assert "JENKINS_ADMIN_PASSWORD_FILE=/run/dindjobs/secrets/admin-password" in environ.split("\0")
 
 
+def test_security_and_plugins_come_from_the_image_files(wrapper):
+    """casc/jenkins.yaml configured the stand-in (its system message is set nowhere else) and
+    plugins.txt's plugins were installed and copied into JENKINS_HOME."""
+    password = wrapper.password_file.read_text().strip()
+    token = base64.b64encode(f"admin:{password}".encode()).decode()
+    base = f"http://127.0.0.1:{wrapper.port}/"
+
+    def get(path):
+        request = urllib.request.Request(base + path, headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    root = wait_for(lambda: _or_none(lambda: get("api/json")), 120, "Jenkins to answer")
+    assert root["description"].startswith("dindjobs wrapper:") and root["numExecutors"] == 2
+    listed = sorted(p["shortName"] for p in get("pluginManager/api/json?tree=plugins[shortName]")["plugins"])
+    code, out = wrapper.exec(["sh", "-c", "ls /var/jenkins_home/plugins"])
+    assert code == 0 and sorted(n.removesuffix(".jpi") for n in out.split()) == listed
+    assert {"cloudbees-folder", "configuration-as-code", "workflow-job"} <= set(listed)
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(base + "api/json", timeout=5)
+    assert anonymous.value.code == 403
+
+
+def _or_none(fn):
+    try:
+        return fn()
+    except (urllib.error.URLError, ConnectionError):
+        return None
+
+
 def test_restart_and_kill_keep_the_nested_daemon_and_its_images(wrapper):
     for action in ["restart"] * 3 + ["kill"] * 3:
         if action == "restart":

@@ -80,7 +80,7 @@ def test_accurate_errors(client, standin):
     with pytest.raises(JenkinsNotFoundError, match="404 job 'nope' does not exist"):
         client.get_job_config("nope")
     with pytest.raises(JenkinsAPIError) as info:
-        client.create_job("bad", "<flow-definition/>")
+        client.create_job("bad", "<matrix-project/>")  # a type the stand-in cannot load
     assert info.value.status == 500 and "rejected the XML" in info.value.message
     with pytest.raises(JenkinsAPIError) as info:
         client.create_job("dup", job_xml("true"))

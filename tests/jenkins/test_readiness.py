@@ -38,6 +38,7 @@ class Clock:
 
 class ScriptedClient:
     url, version, user = "http://x/", "2.492.3", "admin"
+    server_label = "Jenkins 2.492.3"
 
     def __init__(self, whoami, root=None):
         self.whoami_script = list(whoami)

@@ -1,8 +1,8 @@
 """render.py: JJB YAML to XML through JJB's library API; errors as file:line:col.
 
 Fixtures are data (JJB style): ``fixtures/X.yaml`` with ``X.xml`` (what ``dindjobs test``
-prints) or ``X.error`` (the one-line message, ``---``, then the full report). Adding a case
-means adding two files.
+prints) or ``X.error`` (the one-line message, ``---``, then the details printed above it: the
+context chain and the offending line). Adding a case means adding two files.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 
 from dindjobs.errors import RenderError
-from dindjobs.jobs.render import check_name, error_details, render
+from dindjobs.jobs.render import check_name, render
 from support.cli import run_cli as run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
-
-
 
 
 def test_every_fixture_has_an_expectation():
@@ -43,7 +41,7 @@ def test_fixture(case, monkeypatch):
         render([f"{case}.yaml"])
     assert info.value.message == headline
     assert info.value.message.startswith(f"{case}.yaml:")
-    assert (error_details(info.value) or [info.value.message]) == report.rstrip("\n").split("\n")
+    assert list(info.value.details) == report.rstrip("\n").split("\n")
 
 
 def test_directory_is_walked_recursively_with_excludes(tmp_path):
@@ -190,3 +188,67 @@ def test_a_tree_without_yaml_is_an_error(tmp_path):
     (tmp_path / "sub" / "README.md").write_text("no jobs here")
     with pytest.raises(RenderError, match=f"no JJB YAML found under {tmp_path}$"):
         render([tmp_path])
+
+
+# --- includes, empty files, top level ----------------------------------------------------------
+
+
+def _include_tree(tmp_path, path):
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "step.sh").write_text("echo from lib\n")
+    (tmp_path / "jobs" / "a.yaml").write_text(
+        f"- job:\n    name: a\n    builders:\n      - shell: !include-raw-verbatim: {path}\n")
+    return tmp_path / "jobs"
+
+
+@pytest.mark.parametrize("path", ["../lib/step.sh", "{tmp}/lib/step.sh"])
+def test_includes_outside_the_tree_are_refused_unless_include_path_allows_them(tmp_path, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    jobs = _include_tree(tmp_path, path.replace("{tmp}", str(tmp_path)))
+    with pytest.raises(RenderError, match=r"^jobs/a\.yaml:4:16: !include-raw-verbatim: .* is outside the job tree"):
+        render([jobs])
+    conf = tmp_path / "conf.ini"
+    conf.write_text("[job_builder]\ninclude_path = lib\n")
+    assert "echo from lib" in render([jobs], conf_path=conf).jobs[0].xml
+
+
+def test_includes_inside_the_tree_need_no_include_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    jobs = _include_tree(tmp_path, "scripts/x.sh")
+    (jobs / "scripts").mkdir()
+    (jobs / "scripts" / "x.sh").write_text("echo inside\n")
+    assert "echo inside" in render([jobs]).jobs[0].xml
+    assert "echo inside" in render([jobs / "a.yaml"]).jobs[0].xml  # a file's tree is its directory
+
+
+def test_an_empty_file_is_named_in_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    (tmp_path / "job.yaml").write_text("- job:\n    name: a\n")
+    with caplog.at_level("WARNING", logger="dindjobs"):
+        assert [j.name for j in render([tmp_path]).jobs] == ["a"]
+    assert [r.getMessage() for r in caplog.records] == ["empty.yaml: empty YAML file, nothing to load from it"]
+
+
+@pytest.mark.parametrize("text, kind", [("just text\n", "string"), ("a: 1\n", "mapping"), ("# c\n\n42\n", "number")])
+def test_the_top_level_must_be_a_list(tmp_path, monkeypatch, text, kind):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text(text)
+    line = 3 if kind == "number" else 1
+    with pytest.raises(RenderError, match=rf"^a\.yaml:{line}:1: the top level must be a list .*, not a {kind}$"):
+        render(["a.yaml"])
+
+
+def test_jinja2_includes_go_through_the_same_guard(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jobs" / "parts").mkdir(parents=True)
+    (tmp_path / "jobs" / "parts" / "step.j2").write_text("echo {{ 'in' + 'side' }}\n")
+    (tmp_path / "outside.txt").write_text("echo outside\n")
+    (tmp_path / "jobs" / "a.yaml").write_text(
+        "- job:\n    name: a\n    builders:\n      - shell: !j2: \"{% include 'parts/step.j2' %}\"\n")
+    assert "echo inside" in render(["jobs"]).jobs[0].xml
+    (tmp_path / "jobs" / "b.yaml").write_text(
+        "- job:\n    name: b\n    builders:\n      - shell: !j2: \"{% include 'outside.txt' %}\"\n")
+    with pytest.raises(RenderError, match=r"^jobs/b\.yaml:4:16: !j2: 'outside.txt' is outside the job tree"):
+        render(["jobs"])

@@ -8,9 +8,13 @@ import time
 
 import pytest
 
+from dindjobs.config import Settings
+from dindjobs.errors import ConfigError, RenderError
 from dindjobs.jobs import render as render_module
 from dindjobs.jobs.render import render
 from dindjobs.jobs.render_cache import cached_render, default_cache_dir
+from dindjobs.jobs.targets import render_for_targets
+from dindjobs.targets import Target
 from support.cli import run_cli as run
 
 JOBS = """
@@ -251,3 +255,110 @@ def test_a_changed_jinja2_include_is_rendered_again(tmp_path, monkeypatch):
     (d / "step.j2").write_text("make two")
     again = cached(d, cache)
     assert not again.cached and commands(again) == {"<command>make two</command>"}
+
+
+STAMPED = """
+- job:
+    name: stamped
+    wrappers:
+      - timestamps
+    builders:
+      - shell: 'true'
+- job:
+    name: piped
+    project-type: pipeline
+    dsl: "echo hello"
+"""
+
+
+def test_a_hit_keeps_the_plugins_each_item_needs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "yaml"
+    d.mkdir()
+    (d / "jobs.yaml").write_text(STAMPED)
+    cache = tmp_path / "cache"
+    fresh = cached(d, cache)
+    hit = cached(d, cache)
+    assert not fresh.cached and hit.cached
+    needs = {i.name: i.plugins for i in hit.jobs}
+    assert needs == {i.name: i.plugins for i in fresh.jobs}
+    assert ("wrapper", "timestamps", "timestamper") in needs["stamped"]
+    assert any(plugin.startswith("workflow") for _, _, plugin in needs["piped"])
+
+
+VARS_YAML = """
+- job-template:
+    name: '{component}-deploy'
+    builders:
+      - shell: 'deploy to {env}'
+- project:
+    name: p
+    component: [api]
+    jobs: ['{component}-deploy']
+"""
+
+
+def test_different_target_variables_never_share_an_entry(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "yaml"
+    d.mkdir()
+    (d / "jobs.yaml").write_text(VARS_YAML)
+    cache = tmp_path / "cache"
+    staging = cached(d, cache, variables={"env": "staging"})
+    prod = cached(d, cache, variables={"env": "prod"})
+    assert not staging.cached and not prod.cached
+    assert commands(staging) == {"<command>deploy to staging</command>"}
+    assert commands(prod) == {"<command>deploy to prod</command>"}
+    again = cached(d, cache, variables={"env": "staging"})
+    assert again.cached and commands(again) == {"<command>deploy to staging</command>"}
+    assert len(list(cache.glob("*.json"))) == 2
+
+
+def test_an_include_the_guard_refuses_is_still_recorded(tree, tmp_path):
+    (tmp_path / "outside.sh").write_text("make outside")
+    (tree / "jobs.yaml").write_text(JOBS.replace("build.sh", "../outside.sh"))
+    seen = []
+    with pytest.raises(RenderError, match="outside the job tree"):
+        render([tree], on_include=seen.append)
+    assert (tmp_path / "outside.sh").resolve() in {p.resolve() for p in seen}
+
+
+def test_an_include_path_of_the_ini_is_allowed_and_its_change_renders_again(tree, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "common.sh").write_text("make common")
+    (tree / "jobs.yaml").write_text(JOBS.replace("build.sh", "common.sh"))
+    ini = tmp_path / "jjb.ini"
+    ini.write_text(f"[job_builder]\ninclude_path = {shared}\n")
+    cache = tmp_path / "cache"
+    assert commands(cached(tree, cache, conf_path=ini)) == {"<command>make common</command>"}
+    assert cached(tree, cache, conf_path=ini).cached
+    (shared / "common.sh").write_text("make other")
+    again = cached(tree, cache, conf_path=ini)
+    assert not again.cached and commands(again) == {"<command>make other</command>"}
+
+
+def test_a_bad_ini_is_reported_with_its_line(tree, tmp_path):
+    ini = tmp_path / "jjb.ini"
+    ini.write_text("keep_descriptions = true\n[job_builder]\n")
+    with pytest.raises(ConfigError, match=r"jjb\.ini:1: a setting before any \[section\] header"):
+        cached(tree, tmp_path / "cache", conf_path=ini)
+
+
+def test_multi_target_renders_come_from_the_cache_one_entry_per_set_of_vars(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    d = tmp_path / "yaml"
+    d.mkdir()
+    (d / "jobs.yaml").write_text(VARS_YAML)
+    settings = Settings(url="http://unused/")
+    targets = [Target("staging", settings, (("env", "staging"),)), Target("prod", settings, (("env", "prod"),)),
+               Target("also-prod", settings, (("env", "prod"),))]
+    first = render_for_targets(targets, [d])
+    assert {v: commands(r) for v, r in first.items()} == {
+        (("env", "staging"),): {"<command>deploy to staging</command>"},
+        (("env", "prod"),): {"<command>deploy to prod</command>"}}
+    again = render_for_targets(targets, [d])
+    assert all(r.cached for r in again.values()) and not any(r.cached for r in first.values())
+    assert {v: commands(r) for v, r in again.items()} == {v: commands(r) for v, r in first.items()}
+    assert not any(r.cached for r in render_for_targets(targets, [d], use_cache=False).values())

@@ -16,6 +16,7 @@ from dindjobs.jobs.ledger import Ledger, ledger_path
 from dindjobs.jobs.plan import Action, make_plan
 from dindjobs.jobs.render import render
 from dindjobs.jobs.sync import run_sync
+from dindjobs.standin.plugins import Requested, write_plugin
 from support.cli import run_cli as run
 from support.net import free_port
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, job_xml
@@ -277,7 +278,11 @@ def test_disabled_is_kept_when_absent_and_enforced_when_set(standin_env, standin
 
 
 def test_a_rejected_job_does_not_stop_the_others(standin_env, tmp_path, capsys):
-    d = yaml_dir(tmp_path, JOBS + "- job:\n    name: team/pipeline\n    project-type: pipeline\n    dsl: echo\n")
+    # The server lists the matrix-project plugin (so the plugin check lets the job through), but
+    # the stand-in cannot load matrix jobs: its createItem answers 500, as a broken plugin would.
+    write_plugin(standin_env.home / "plugins", Requested("matrix-project"))
+    standin_env.restart()
+    d = yaml_dir(tmp_path, JOBS + "- job:\n    name: team/pipeline\n    project-type: matrix\n")
     code, out, _ = run(capsys, "sync", str(d))
     assert code == 3
     assert "job team/pipeline" in out and "failed" in out  # the summary table names it

@@ -12,6 +12,7 @@ from pathlib import Path
 import jenkins
 import pytest
 
+from dindjobs.standin.model import VERSION
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, job_xml, wait_until
 
 JENKINS_JOBS = str(Path(sys.executable).with_name("jenkins-jobs"))
@@ -31,7 +32,7 @@ def test_python_jenkins_job_lifecycle(standin):
     server = jenkins.Jenkins(standin.url, ADMIN_USER, ADMIN_PASSWORD, timeout=10)
     me = server.get_whoami()
     assert me["id"] == ADMIN_USER and me["_class"] == "hudson.model.User"
-    assert server.get_version() == "2.492.3"
+    assert server.get_version() == VERSION
     assert server.wait_for_normal_op(15) is True
     server.create_folder("team")
     server.create_folder("team/nested")
@@ -118,7 +119,7 @@ def test_python_jenkins_waiter_on_fresh_client_fails_without_anonymous_read(stan
         fresh.get_version()
     # ...until an authenticated call has been made on that client.
     fresh.get_whoami()
-    assert fresh.get_version() == "2.492.3"
+    assert fresh.get_version() == VERSION
 
 
 JJB_DEFAULTS = """\

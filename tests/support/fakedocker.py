@@ -89,6 +89,13 @@ class _Containers:
         except KeyError:
             raise api_error(404, f"No such container: {name}") from None
 
+    def list(self, all: bool = False, filters: dict | None = None) -> list[FakeContainer]:  # noqa: A002 - the SDK's name
+        """The containers (running ones unless ``all``), filtered by ``{"label": "KEY=VALUE"}`` only."""
+        wanted = (filters or {}).get("label")
+        key, _, value = wanted.partition("=") if wanted else ("", "", "")
+        return [c for c in self.engine.containers_by_name.values()
+                if (all or c.status == "running") and (not wanted or c.labels.get(key) == value)]
+
 
 class _Volumes:
     def __init__(self, engine: FakeEngine) -> None:

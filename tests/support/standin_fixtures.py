@@ -8,7 +8,8 @@ Fixtures:
 - ``standin_factory``: ``make(**kwargs) -> StandIn`` for anything else. Keyword arguments are
   those of ``StandIn`` (``startup_delay``, ``quiet_period``, ``anonymous_read``, ``executors``,
   ``restart_delay``, ``restart_down``, ``post_production_delay``, ``root_url``, ``csrf``,
-  ``port``, ``users``; ``users=None`` takes the admin from ``JENKINS_ADMIN_ID`` /
+  ``port``, ``users``, ``casc``, ``plugin_file`` (default: ``IMAGE_PLUGIN_FILE``, the image's
+  plugins.txt; None for a home without plugins); ``users=None`` takes the admin from ``JENKINS_ADMIN_ID`` /
   ``JENKINS_ADMIN_PASSWORD_FILE``), plus ``home`` (default: a fresh directory under
   ``tmp_path``) and ``start`` (default True; with False you get a stopped instance to
   ``.start(wait=False)`` yourself). Every instance made is stopped after the test.
@@ -53,6 +54,9 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "standin-admin-password"
 ADMIN_TOKEN = "11" + "5a7d" * 8
 SRC = Path(__file__).resolve().parents[2] / "src"
+# The image's plugin list: stand-ins made by the fixtures have these installed, as the image does.
+IMAGE_PLUGIN_FILE = Path(__file__).resolve().parents[2] / "dind-image" / "plugins.txt"
+IMAGE_CASC_FILE = Path(__file__).resolve().parents[2] / "dind-image" / "casc" / "jenkins.yaml"
 
 
 T = TypeVar("T")
@@ -147,6 +151,7 @@ def standin_factory(tmp_path):
         kwargs.setdefault("users", [admin_user()])
         kwargs.setdefault("quiet_period", 0.05)
         kwargs.setdefault("restart_delay", 0.1)
+        kwargs.setdefault("plugin_file", IMAGE_PLUGIN_FILE)
         instance = StandIn(home, **kwargs)
         made.append(instance)
         if start:

@@ -1,8 +1,10 @@
 """`dindjobs backup` and `dindjobs restore`: consistent archives of the wrapper's two volumes.
 
 Backup: quiet-down Jenkins and wait for running builds, stop the wrapper, stream its volumes
-out of the stopped container (the engine's archive API: no helper image), then bring the
-wrapper back as it was (running or not, quieting down or not). ``live`` skips the stop.
+out of the stopped container (the Jenkins home through the engine's archive API, the nested
+daemon's data through GNU tar in a helper, which keeps extended attributes), then bring the
+wrapper back as it was (running or not, quieting down or not). ``live`` skips the stop. The
+quiet-down is recorded (:mod:`dindjobs.backup.quietdown`) so a killed backup's is undone later.
 
 Restore: verify the whole archive first, refuse to replace existing volumes without ``force``,
 create the volumes, extract into them through a created-but-never-started container of the
@@ -20,9 +22,11 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dindjobs.backup.archive import ArchiveWriter, Replay, verify
+from dindjobs.backup import quietdown
+from dindjobs.backup.archive import ArchiveWriter, Replay, remove_stale_partials, verify
 from dindjobs.backup.compression import compression_of, default_suffix
-from dindjobs.config import DEFAULT_USER, Settings, read_secret_file
+from dindjobs.backup.quietdown import jenkins_settings
+from dindjobs.config import Settings
 from dindjobs.errors import BackupError, JenkinsConnectionError, JenkinsNotReadyError, TimeoutExpired
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jenkins.readiness import wait_ready
@@ -62,6 +66,7 @@ class BackupResult:
     live: bool
     with_images: bool
     volumes: list[dict[str, Any]]
+    archive_mode: str = "0600"  # owner only: the archive holds Jenkins' secrets and credentials
 
 
 @dataclasses.dataclass
@@ -81,6 +86,8 @@ class RestoreResult:
     builds: int
     nested_images: int | None
     notes: list[str]
+    password_file: str = ""  # the admin password file the restored wrapper mounts (never the value)
+    password_source: str = ""
 
 
 def default_archive_name(name: str, now: datetime.datetime | None = None) -> Path:
@@ -89,12 +96,6 @@ def default_archive_name(name: str, now: datetime.datetime | None = None) -> Pat
     return Path(f"{name}-{now.strftime('%Y%m%dT%H%M%SZ')}{default_suffix()}")
 
 
-def jenkins_settings(settings: Settings, url: str | None, password_file: Path | None = None) -> Settings:
-    """``settings`` pointed at the wrapper's own URL, with the admin password file if no credential."""
-    changes: dict[str, Any] = {"url": url} if url else {}
-    if settings.credential is None and password_file is not None and password_file.exists():
-        changes.update(user=DEFAULT_USER, password=read_secret_file(password_file, "admin password"))
-    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 def drain(client: Jenkins, timeout: float, progress: Progress = no_progress,
@@ -133,6 +134,8 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
     compression_of(path)
     if path.exists():
         raise BackupError(f"{path} exists: not overwriting it", hint="choose another -o")
+    for stale in remove_stale_partials(path.parent):
+        progress(f"removed {stale}, left by a backup that was killed")
     was_running = is_running(container)
     meta = {"wrapper": {
         "name": wrapper.name, "image": container.attrs.get("Config", {}).get("Image"),
@@ -145,7 +148,14 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
 
     client = None
     we_quieted = was_quiet = False
+    state_dir = settings.wrapper_state_dir
     if was_running:
+        stale = quietdown.check(wrapper, settings, undo=True, only_if_recorded=True)
+        if stale is not None and stale.backup_pid is not None:
+            raise BackupError(f"another backup of {wrapper.name} is running (process {stale.backup_pid})",
+                              hint="wait for it to finish")
+        if stale is not None and stale.undone:
+            progress("cancelled the quiet-down that a killed backup had left on")
         client = Jenkins(jenkins_settings(settings, wrapper.url, admin_password_path(settings.wrapper_state_dir)),
                          timeout=min(settings.timeout, 10.0))
         try:
@@ -157,6 +167,9 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
             client.close()
             client = None
         if client is not None and not was_quiet:
+            # Recorded first: a backup killed from here on has its quiet-down undone by the next
+            # backup, `up` or `status`.
+            quietdown.remember(state_dir, (container.attrs.get("State") or {}).get("StartedAt"))
             client.quiet_down("dindjobs backup")
             we_quieted = True
             progress("Jenkins is quieting down: no new build starts")
@@ -169,6 +182,7 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
             except BaseException:
                 if we_quieted:
                     client.cancel_quiet_down()
+                    quietdown.forget(state_dir)
                 raise
         if was_running:
             if not live:
@@ -180,13 +194,17 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
             with ArchiveWriter(path, progress) as writer:
                 writer.add_volume("jenkins-home", JENKINS_HOME, wrapper.get_archive(JENKINS_HOME))
                 if with_images:
-                    writer.add_volume("docker-data", DOCKER_DATA, wrapper.get_archive(DOCKER_DATA))
+                    # GNU tar in a helper of the wrapper's image: the engine's archive API drops
+                    # the xattrs that mark overlay2's opaque directories in nested image layers.
+                    writer.add_volume("docker-data", DOCKER_DATA,
+                                      wrapper.volume_tar(container.attrs.get("Image") or meta["image"], DOCKER_DATA))
                 manifest = writer.commit(meta)
         finally:
             seconds = time.monotonic() - start
             if stopped_at is not None:
                 progress(f"starting wrapper {wrapper.name} again")
                 wrapper.start()
+                quietdown.forget(state_dir)  # the restart ended our quiet-down
                 if client is not None:
                     _wait_back(wrapper, client, ready_timeout, progress)
                     if was_quiet:
@@ -196,6 +214,7 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
                 downtime = time.monotonic() - stopped_at
             elif we_quieted:
                 client.cancel_quiet_down()
+                quietdown.forget(state_dir)
     finally:
         if client is not None:
             client.close()
@@ -204,7 +223,8 @@ def backup(wrapper: Wrapper, settings: Settings, output: Path | None = None, *, 
         name=wrapper.name, path=str(path), archive_bytes=path.stat().st_size, data_bytes=data_bytes,
         entries=len(manifest["files"]), seconds=round(seconds, 3), mb_per_s=_rate(data_bytes, seconds),
         downtime_seconds=round(downtime, 3) if downtime is not None else None, was_running=was_running,
-        live=live and was_running, with_images=with_images, volumes=manifest["volumes"])
+        live=live and was_running, with_images=with_images, volumes=manifest["volumes"],
+        archive_mode=f"{path.stat().st_mode & 0o777:04o}")
 
 
 def _rate(count: int, seconds: float) -> float:
@@ -246,7 +266,7 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
 
     if force and (existing or container is not None):
         progress(f"--force: removing wrapper {wrapper.name} and its volumes")
-        wrapper.down(remove_volumes=True, strict=True)
+        wrapper.down(remove_volumes=True, strict=True, progress=progress)
     started = time.monotonic()
     wrapper.ensure_volumes(progress)
     replay = Replay(archive, manifest, progress)
@@ -256,7 +276,7 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
                 progress(f"restoring {volume['path']} ({volume['entries']} entries)")
                 put(str(PurePosixPath(volume["path"]).parent), replay.volume(volume["top"]))
     except BaseException:
-        wrapper.down(remove_volumes=True, strict=True)  # half-filled volumes would look like a restored wrapper
+        wrapper.down(remove_volumes=True, strict=True, progress=progress)  # half-filled volumes would look like a restored wrapper
         raise
     finally:
         replay.close()
@@ -275,7 +295,8 @@ def restore(wrapper: Wrapper, settings: Settings, archive: Path, *, force: bool 
         entries=len(manifest["files"]), verify_seconds=round(verify_seconds, 3),
         restore_seconds=round(restore_seconds, 3), mb_per_s=_rate(data_bytes, restore_seconds),
         jobs=len(builds), builds=sum(len(b) for b in builds.values()),
-        nested_images=_nested_image_count(wrapper), notes=result.notes)
+        nested_images=_nested_image_count(wrapper), notes=result.notes, password_file=str(password.path),
+        password_source=password.source)
 
 
 def _nested_image_count(wrapper: Wrapper) -> int | None:

@@ -44,7 +44,7 @@ def command(app, name, path, with_images, live, drain_timeout, ready_timeout, as
         output.print_json(dataclasses.asdict(result))
         return
     rows = [
-        ("archive", result.path),
+        ("archive", f"{result.path} (mode {result.archive_mode}: it holds Jenkins' secrets, keep it private)"),
         ("size", f"{result.archive_bytes / 2**20:.1f} MiB ({result.data_bytes / 2**20:.1f} MiB of data, "
                  f"{result.entries} entries)"),
         ("throughput", f"{result.mb_per_s} MB/s over {result.seconds:.1f} s"),

@@ -34,7 +34,7 @@ def command(app, name, as_json) -> int:
     anonymous users unable to configure or build; the admin password neither a default nor in
     the container's environment; Jenkins published only on the address asked for; named,
     labelled volumes; /var/lib/docker not on overlayfs; the nested storage driver not vfs.
-    Exit 1 when any check fails.
+    Exit 1 when any check fails, or when there is no such wrapper.
     """
     app.override(name=name)
     settings = app.settings

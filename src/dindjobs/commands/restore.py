@@ -48,5 +48,6 @@ def command(app, archive, name, force, image, port, ready_timeout, as_json) -> N
         ("jobs", result.jobs),
         ("builds", result.builds),
         ("nested images", "?" if result.nested_images is None else result.nested_images),
+        ("admin password file", f"{result.password_file} ({result.password_source})"),
     ]
     output.print_table(None, ["item", "value"], rows)

@@ -23,13 +23,19 @@ from dindjobs.cli_support import exits_with
 @click.option("--executors", type=int, default=2, show_default=True, help="Build executors.")
 @click.option("--anonymous-read", is_flag=True, help="Let anonymous users read (Overall/Read).")
 @click.option("--root-url", metavar="URL", help="Configured Jenkins URL (default: none).")
+@click.option("--casc", type=click.Path(exists=True), metavar="FILE", envvar="CASC_JENKINS_CONFIG",
+              help="Configuration as Code file (e.g. dind-image/casc/jenkins.yaml): security, users, executors "
+                   "and system message from it, as JCasC applies it. Default: $CASC_JENKINS_CONFIG.")
+@click.option("--plugin-file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="plugins.txt (e.g. dind-image/plugins.txt) to install into HOME/plugins first; the stand-in "
+                   "loads the plugins HOME/plugins holds, as Jenkins does.")
 @click.option("--fail-boot", is_flag=True, help="Test aid: behave like a Jenkins whose boot failed (500 everywhere).")
 @exits_with
 def command(home, port, host, startup_delay, users_file, quiet_period, executors, anonymous_read, root_url,
-            fail_boot) -> int:
+            casc, plugin_file, fail_boot) -> int:
     """Run a Jenkins stand-in until SIGTERM or Ctrl-C.
 
-    It answers the REST API as a Jenkins 2.4xx would (what python-jenkins and jenkins-jobs use),
+    It answers the REST API as Jenkins 2.580 would (what python-jenkins and jenkins-jobs use),
     keeps jobs and builds under --home in Jenkins' layout, and runs each job's shell steps with
     `sh -xe` in <home>/workspace/<job>: a way to try JJB jobs without a Jenkins. Logs go to stderr.
     """
@@ -38,4 +44,4 @@ def command(home, port, host, startup_delay, users_file, quiet_period, executors
     logging.getLogger("dindjobs.standin").setLevel(logging.INFO)  # lifecycle lines, like Jenkins' log
     return serve(home, port=port, host=host, startup_delay=startup_delay, users_file=users_file,
                  quiet_period=quiet_period, executors=executors, anonymous_read=anonymous_read,
-                 root_url=root_url, fail_boot=fail_boot)
+                 root_url=root_url, fail_boot=fail_boot, casc=casc, plugin_file=plugin_file)

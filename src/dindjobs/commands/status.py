@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from dindjobs import output
+from dindjobs.backup import quietdown
 from dindjobs.cli_support import json_option, name_option, pass_app
-from dindjobs.wrapper.container import Wrapper
+from dindjobs.wrapper.container import Wrapper, no_wrapper
 from dindjobs.wrapper.engine import connect
 
 
@@ -27,10 +30,20 @@ def _size(size: object) -> str:
 @pass_app
 def command(app, name, as_json) -> None:
     """Show the wrapper: state, health, security mode, URL, volumes and their sizes, and whether
-    the nested Docker daemon and Jenkins answer."""
+    the nested Docker daemon and Jenkins answer. Exit 1 when there is no such wrapper."""
     app.override(name=name)
     settings = app.settings
-    report = Wrapper(connect(), settings.name).status(http_timeout=min(settings.timeout, 10.0))
+    wrapper = Wrapper(connect(), settings.name)
+    report = wrapper.status(http_timeout=min(settings.timeout, 10.0))
+    if report["state"] == "absent":
+        raise no_wrapper(settings.name)
+    if report["state"] == "running" and not report["jenkins"]["reachable"]:  # not worth the client's retries
+        quiet = quietdown.QuietDown(None, error="Jenkins does not answer")
+    else:
+        quiet = quietdown.check(wrapper, settings, undo=True)
+    report["quiet_down"] = dataclasses.asdict(quiet)
+    if quiet.undone:
+        output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
     if as_json:
         output.print_json(report)
         return
@@ -45,6 +58,8 @@ def command(app, name, as_json) -> None:
         ("url", report["url"]),
         *((f"volume {v['name']}", _size(v["size"]) if v["exists"] else "absent") for v in report["volumes"]),
         ("nested daemon", f"reachable ({nested['id']})" if nested["reachable"] else "not reachable"),
-        ("jenkins", f"reachable (HTTP {jenkins.get('status')})" if jenkins["reachable"] else "not reachable"),
+        ("jenkins", f"reachable (HTTP {jenkins.get('status')}, {jenkins.get('server') or 'not identified'})"
+         if jenkins["reachable"] else "not reachable"),
+        ("quiet-down", quiet.describe()),
     ]
     output.print_table(None, ["item", "value"], rows)

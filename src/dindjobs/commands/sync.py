@@ -11,13 +11,14 @@ import threading
 import click
 
 from dindjobs import output
-from dindjobs.cli_support import exits_with, json_option, name_option, pass_app
-from dindjobs.errors import DindjobsError, Interrupted, RenderError
+from dindjobs.cli_support import exits_with, json_option, name_option, pass_app, targets_option
+from dindjobs.errors import DindjobsError, Interrupted
 from dindjobs.jobs.apply import DEFAULT_READY_TIMEOUT, ItemResult
 from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT
 from dindjobs.jobs.plan import Action, Plan
-from dindjobs.jobs.render import error_details
 from dindjobs.jobs.sync import prune_guard, run_sync
+from dindjobs.jobs.targets import MultiOutcome, render_for_targets, sync_targets
+from dindjobs.targets import Target
 
 SIGNS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DRIFTED: "!", Action.DELETE: "-",
          Action.DISABLE: "-", Action.CONFLICT: "x"}
@@ -82,7 +83,9 @@ class _Progress:
             self.bar.stop()
 
 
-def _confirm_removals(yes: bool, signals: _Signals):
+def _confirm_removals(yes: bool, signals: _Signals, interruptible: bool = True):
+    """``interruptible=False`` when asked from a target's thread: Ctrl-C then stops the run
+    (nothing is sent after the answer) instead of raising in the main thread."""
     def confirm(plan: Plan) -> bool:
         if yes:
             return True
@@ -90,8 +93,11 @@ def _confirm_removals(yes: bool, signals: _Signals):
             raise DindjobsError(f"{len(plan.removals)} item(s) would be removed (--prune)",
                                 hint="review with --plan, then confirm with --yes")
         names = ", ".join(c.name for c in plan.removals[:5]) + (" ..." if len(plan.removals) > 5 else "")
+        question = f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?"
+        if not interruptible:
+            return click.confirm(question, err=True)
         with signals.prompting():  # Ctrl-C at the prompt aborts it: nothing is in flight yet
-            return click.confirm(f"{plan.prune or 'delete'} {len(plan.removals)} item(s) ({names})?", err=True)
+            return click.confirm(question, err=True)
     return confirm
 
 
@@ -126,32 +132,46 @@ class _SyncCommand(click.Command):
 @click.option("--timeout", "ready_timeout", type=click.FloatRange(min=0), default=DEFAULT_READY_TIMEOUT,
               show_default=True, help="Seconds to wait for a restarting Jenkins to be ready again.")
 @name_option
+@targets_option
 @json_option
 @pass_app
 @exits_with
 def command(app, paths, plan_only, prune, workers, read_workers, no_cache, timings, yes, force, adopt, recursive,
-            excludes, lock_timeout, ready_timeout, name, as_json) -> int:
+            excludes, lock_timeout, ready_timeout, name, target_names, all_targets, as_json) -> int:
     """Render the YAML, compare it with what Jenkins has now, and create, update or restore
     what differs (folders before their contents). Unchanged items get no request; items
     changed in Jenkins since the last sync show as drifted and are restored; items that exist
     but are not ours are left alone. Exit 0 in sync or all applied, 2 changes pending (--plan),
     3 some items failed (see the table). One sync per Jenkins at a time: a second one waits
     (--lock-timeout). A Jenkins restart is waited out (--timeout). Ctrl-C or SIGTERM lets the
-    requests in flight finish, saves what was done and exits 130 or 143."""
+    requests in flight finish, saves what was done and exits 130 or 143.
+
+    With --target (repeatable) or --all-targets the YAML is rendered once and every target is
+    planned and applied at the same time; a target that is down is reported and the others go
+    on. Exit 2 if any target has changes pending (--plan), 3 if a target or an item failed, 1
+    only when no target could run."""
     app.override(workers=workers, name=name)
-    progress = _Progress(quiet=as_json or plan_only)
+    targets = app.targets(target_names, all_targets)
     signals = _Signals()
+    options = dict(plan_only=plan_only, prune=prune, force=force, adopt=adopt, recursive=recursive,
+                   excludes=excludes, lock_timeout=lock_timeout, ready_timeout=ready_timeout,
+                   read_workers=read_workers, use_cache=not no_cache)
+    if targets is not None and len(targets) > 1:
+        return _sync_many(targets, paths, options, yes=yes, signals=signals, as_json=as_json)
+    settings = app.settings if targets is None else targets[0].settings
+    rendered = None
+    progress = _Progress(quiet=as_json or plan_only)
     try:
+        if targets is not None and targets[0].variables:
+            rendered = render_for_targets(targets, paths, recursive=recursive, excludes=excludes,
+                                          conf_path=settings.conf_path, use_cache=not no_cache)[targets[0].variables]
         with signals.installed():
-            outcome = run_sync(app.settings, paths, plan_only=plan_only, prune=prune, force=force, adopt=adopt,
-                               recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes, signals),
+            outcome = run_sync(settings, paths, rendered=rendered, plan_only=plan_only, prune=prune, force=force,
+                               adopt=adopt, recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes, signals),
                                on_plan=progress.plan, on_result=progress.result, on_progress=output.progress,
+                               on_warning=output.progress,
                                lock_timeout=lock_timeout, ready_timeout=ready_timeout, stop=signals.stop,
                                read_workers=read_workers, use_cache=not no_cache)
-    except RenderError as exc:
-        for line in error_details(exc):
-            output.progress(line)
-        raise
     except InterruptedError:
         raise Interrupted(f"{signals.name}: stopped while waiting for the sync lock; nothing applied",
                           signals.number) from None
@@ -175,6 +195,78 @@ def command(app, paths, plan_only, prune, workers, read_workers, no_cache, timin
         output.progress(f"dindjobs: {signals.name}: stopped; the ledger is saved. {outcome.result.summary_line()}")
         return 128 + signals.number
     return int(outcome.exit_code)
+
+
+def _sync_many(targets: list[Target], paths, options: dict, *, yes: bool, signals: _Signals, as_json: bool) -> int:
+    """Sync several targets at once and print one report with a target column."""
+    quiet = as_json or options["plan_only"]
+    printing = threading.Lock()
+    confirm_one = _confirm_removals(yes, signals, interruptible=False)
+
+    def on_plan(target: Target, plan: Plan) -> None:
+        if not quiet:
+            with printing:
+                for change in plan.changes:
+                    if change.action is not Action.UNCHANGED:
+                        output.progress(f"[{target.name}] {_change_line(change)}")
+                output.progress(f"[{target.name}] {plan.summary_line()}")
+
+    def on_result(target: Target, item: ItemResult, done: int, total: int) -> None:
+        if not quiet:
+            line = f"[{target.name}] [{done}/{total}] {item.action} {item.kind} {item.name}: {item.result}"
+            output.progress(line + (f" ({item.reason})" if item.result != "ok" else f" ({item.seconds:.2f} s)"))
+
+    def on_progress(target: Target, text: str) -> None:
+        output.progress(f"[{target.name}] {text}")
+
+    def confirm(target: Target, plan: Plan) -> bool:
+        with printing:  # one question at a time, naming the target it is about
+            if not yes:
+                output.progress(f"target {target.name} ({target.settings.url}):")
+            return confirm_one(plan)
+
+    with signals.installed():
+        multi = sync_targets(targets, paths, confirm=confirm, on_plan=on_plan, on_result=on_result,
+                             on_progress=on_progress, stop=signals.stop, **options)
+    _report_many(multi, options["plan_only"], options["force"], as_json)
+    if multi.interrupted:
+        output.progress(f"dindjobs: {signals.name}: stopped; the ledgers are saved.")
+        return 128 + signals.number
+    return multi.exit_code
+
+
+def _report_many(multi: MultiOutcome, plan_only: bool, force: bool, as_json: bool) -> None:
+    if as_json:
+        output.print_json(multi.to_json())
+        return
+    if plan_only:
+        rows = [(t.target.name, c.label, c.action.value, c.reason) for t in multi.targets if t.outcome
+                for c in t.outcome.plan.changes if c.action is not Action.UNCHANGED]
+        if rows:
+            output.print_table(None, ["target", "item", "action", "reason"], rows)
+        for t in multi.targets:
+            for change in t.outcome.plan.changes if t.outcome else ():
+                diff = change.diff() if change.action is not Action.UNCHANGED else ""
+                if diff:
+                    click.echo(f"[{t.target.name}] {change.label}:")
+                    click.echo(diff)
+    else:
+        rows = [(t.target.name, f"{r.kind} {r.name}", r.action, r.result, r.reason) for t in multi.targets
+                if t.outcome and t.outcome.result for r in t.outcome.result.items]
+        if rows:
+            output.print_table(None, ["target", "item", "action", "result", "reason"], rows)
+    for t in multi.targets:
+        click.echo(f"{t.target.name}: {_target_summary(t, plan_only, force)}")
+
+
+def _target_summary(t, plan_only: bool, force: bool) -> str:
+    if t.outcome is None:
+        return f"FAILED: {t.error_line}"
+    if plan_only:
+        refusal = prune_guard(t.outcome.plan, force)
+        return t.outcome.plan.summary_line() + (f" Note: {refusal}; sync would stop unless --force." if refusal else "")
+    result = t.outcome.result
+    return result.summary_line() if result.items else f"In sync: {result.unchanged} items unchanged, nothing sent."
 
 
 class _Signals:

@@ -9,8 +9,7 @@ import click
 from dindjobs import output
 from dindjobs.cli_support import pass_app
 from dindjobs.config import ENV_CONFIG
-from dindjobs.errors import RenderError
-from dindjobs.jobs.render import error_details, render, write_xml
+from dindjobs.jobs.render import render, write_xml
 
 
 @click.command("test")
@@ -29,12 +28,7 @@ def command(app, paths, output_dir, recursive, excludes) -> None:
     """
     # Only the ini's rendering options matter here: no settings resolution, so never a password prompt.
     conf = app.flags.get("conf") or os.environ.get(ENV_CONFIG) or None
-    try:
-        rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=conf)
-    except RenderError as exc:
-        for line in error_details(exc):
-            output.progress(line)
-        raise
+    rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=conf)
     if output_dir:
         written = write_xml(rendered, output_dir)
         output.progress(f"wrote {len(written)} files ({len(rendered.jobs)} jobs, {len(rendered.views)} views) "

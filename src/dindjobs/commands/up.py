@@ -7,10 +7,11 @@ import dataclasses
 import click
 
 from dindjobs import output
+from dindjobs.backup import quietdown
 from dindjobs.cli_support import json_option, name_option, pass_app
 from dindjobs.wrapper.container import Wrapper
 from dindjobs.wrapper.engine import connect
-from dindjobs.wrapper.secrets import ensure_admin_password
+from dindjobs.wrapper.secrets import admin_password_path, discard_admin_password, ensure_admin_password
 from dindjobs.wrapper.spec import DEFAULT_BIND, DEFAULT_IMAGE, DEFAULT_PORT, NETWORK_MODES, SECURITY_MODES, WrapperSpec
 
 
@@ -39,17 +40,26 @@ def command(app, name, image, port, bind, network, security, dockerd_args, wait_
     """
     app.override(name=name)
     settings = app.settings
+    had_password = admin_password_path(settings.wrapper_state_dir).exists()
     password = ensure_admin_password(settings.wrapper_state_dir)
     spec = WrapperSpec(
         name=settings.name, image=image, port=port, bind=bind, network=network, security=security,
         dockerd_args=tuple(dockerd_args.split()), password_file=password.path,
     )
-    wrapper = Wrapper(connect(), spec.name)
-    result = wrapper.up(spec, progress=output.progress)
+    try:
+        wrapper = Wrapper(connect(), spec.name)
+        result = wrapper.up(spec, progress=output.progress)
+    except BaseException:
+        if not had_password:  # an `up` that failed leaves no password behind for a wrapper that never ran
+            discard_admin_password(settings.wrapper_state_dir)
+        raise
     for note in result.notes:
         output.progress(f"note: {note}")
     if result.action == "unchanged":
         output.progress(f"wrapper {result.name} already runs with these settings: nothing to do")
+    stale = quietdown.check(wrapper, settings, undo=True, only_if_recorded=True)
+    if stale is not None and stale.undone:
+        output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
     if wait_seconds > 0:
         wrapper.wait_healthy(wait_seconds, progress=output.progress)
     data = dataclasses.asdict(result)

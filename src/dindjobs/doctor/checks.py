@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from dindjobs.backup.quietdown import QuietDown
 from dindjobs.config import Settings
 from dindjobs.doctor.facts import DEFAULT_PASSWORDS, RUNNING_FACTS, Facts, JenkinsFacts, dockerd_hosts, env_of
-from dindjobs.errors import WrapperError
-from dindjobs.wrapper.container import Wrapper, is_running
+from dindjobs.wrapper.container import Wrapper, is_running, no_wrapper
 from dindjobs.wrapper.spec import (
     DEFAULT_BIND,
     DOCKER_DATA,
@@ -286,7 +286,9 @@ def check_jenkins_security(facts: JenkinsFacts) -> Check:
     if facts.use_security is None and facts.anonymous_read is not False:
         return Check("jenkins-security", WARN, "could not confirm that security is on (no credentials?)",
                      "run doctor with the admin's credentials")
-    return _ok("jenkins-security", "security realm on" + (f" ({facts.strategy.rsplit('.', 1)[-1]})" if facts.strategy else ""))
+    where = f"{facts.server}: " if facts.server else ""
+    return _ok("jenkins-security", where + "security realm on"
+               + (f" ({facts.strategy.rsplit('.', 1)[-1]})" if facts.strategy else ""))
 
 
 @check("jenkins-anonymous", "jenkins")
@@ -317,13 +319,30 @@ def check_admin_password(facts: JenkinsFacts) -> Check:
     return _ok("admin-password", f"user {facts.admin_id!r} accepts none of {len(DEFAULT_PASSWORDS)} well-known passwords")
 
 
+@check("jenkins-quiet-down", "quiet_down")
+def check_quiet_down(state: QuietDown) -> Check:
+    """Jenkins in quiet-down starts no build: say so, and whose it is."""
+    if state.quieting_down is None:
+        return Check("jenkins-quiet-down", WARN, f"could not tell: {state.error or 'no answer'}", "see `dindjobs logs`")
+    if not state.quieting_down:
+        return _ok("jenkins-quiet-down", "not quieting down: builds start")
+    if state.backup_pid is not None:
+        return Check("jenkins-quiet-down", WARN, f"quieting down for the backup running as process {state.backup_pid}",
+                     "wait for the backup to finish")
+    if state.ours:
+        return Check("jenkins-quiet-down", WARN, "quieting down, left on by a backup that was killed: no build starts",
+                     "`dindjobs status` (or the next `backup` or `up`) cancels it")
+    return Check("jenkins-quiet-down", WARN, "quieting down (not asked by dindjobs): no build starts",
+                 "cancel it in Jenkins (Manage Jenkins > Cancel Shutdown, or POST /cancelQuietDown)")
+
+
 # --- the audit ---------------------------------------------------------------------------------
 
 def audit(wrapper: Wrapper, settings: Settings, host_sockets: Iterable[str] = HOST_SOCKETS) -> list[Check]:
     """Every registered check, in order. Checks that need a running wrapper are warnings when it is not."""
     container = wrapper.container()
     if container is None:
-        raise WrapperError(f"no container named {wrapper.name}", hint="start one with `dindjobs up`")
+        raise no_wrapper(wrapper.name)
     facts = Facts(wrapper, settings, container.attrs, host_sockets)
     running = is_running(container)
     results = []

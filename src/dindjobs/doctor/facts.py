@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dindjobs.backup.quietdown import check as quiet_down_state
 from dindjobs.config import Secret, Settings
 from dindjobs.errors import DockerEngineError, JenkinsAuthError, JenkinsError, WrapperError
 from dindjobs.jenkins.client import Jenkins
@@ -72,6 +73,7 @@ class JenkinsFacts:
     anonymous_grants: list[str] = dataclasses.field(default_factory=list)  # dangerous permissions of anonymous
     default_password: str | None = None  # which well-known password worked (never the real one otherwise)
     admin_id: str = "admin"
+    server: str | None = None  # "Jenkins 2.580.2" or "dindjobs stand-in (Jenkins ... REST API)"
 
 
 
@@ -178,6 +180,7 @@ def gather_jenkins(url: str, settings: Settings, admin_id: str, config_xml: str 
         return facts
     finally:
         anonymous.close()
+    facts.server = anonymous.server_label
     if settings.credential is not None:
         client = Jenkins(dataclasses.replace(settings, url=url, timeout=PROBE_TIMEOUT), retries=0)
         try:
@@ -224,7 +227,7 @@ def jenkins_url(attrs: Mapping[str, Any]) -> str | None:
 
 
 INSIDE_FACTS = tuple(f.name for f in dataclasses.fields(InsideFacts))
-RUNNING_FACTS = frozenset({*INSIDE_FACTS, "jenkins"})  # these need a running wrapper
+RUNNING_FACTS = frozenset({*INSIDE_FACTS, "jenkins", "quiet_down"})  # these need a running wrapper
 
 
 class Facts:
@@ -232,7 +235,8 @@ class Facts:
 
     ``attrs`` (the container's inspect data), ``name`` (the wrapper's), ``labels_of`` (a volume's
     labels, None when absent), ``host_sockets``; from inside the running wrapper, the fields of
-    :class:`InsideFacts`; and ``jenkins`` (:class:`JenkinsFacts`).
+    :class:`InsideFacts`; ``jenkins`` (:class:`JenkinsFacts`) and ``quiet_down``
+    (:class:`dindjobs.backup.quietdown.QuietDown`, never undone by doctor).
     """
 
     def __init__(self, wrapper: Wrapper, settings: Settings, attrs: Mapping[str, Any],
@@ -248,6 +252,8 @@ class Facts:
                 self._known.update({field: getattr(inside, field) for field in INSIDE_FACTS})
             elif name == "jenkins":
                 self._known["jenkins"] = self._jenkins()
+            elif name == "quiet_down":
+                self._known["quiet_down"] = quiet_down_state(self._wrapper, self._settings, undo=False)
             else:
                 raise KeyError(f"doctor has no fact named {name!r}")
         return self._known[name]

@@ -38,6 +38,7 @@ from dindjobs.errors import (
     JenkinsNotFoundError,
     JenkinsNotReadyError,
 )
+from dindjobs.jenkins.identity import STANDIN_HEADER, server_label
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class Jenkins:
         self.session_id: str | None = None  # X-Jenkins-Session: changes on every restart
         self.identity: str | None = None  # X-Instance-Identity: the instance's public key
         self.version: str | None = None  # X-Jenkins
+        self.standin: str | None = None  # X-Dindjobs-Standin: set when the dindjobs stand-in answers
         self.restarts_seen = 0
 
     def close(self) -> None:
@@ -129,6 +131,7 @@ class Jenkins:
             self.identity = headers["X-Instance-Identity"]
         if headers.get("X-Jenkins"):
             self.version = headers["X-Jenkins"]
+            self.standin = headers.get(STANDIN_HEADER)
         session = headers.get("X-Jenkins-Session")
         if session:
             with self._state_lock:
@@ -264,10 +267,16 @@ class Jenkins:
         """``{name, anonymous, authenticated, authorities}`` of the identity our credentials give."""
         return self.get_json("whoAmI/api/json", what="whoAmI", retries=retries)
 
+    @property
+    def server_label(self) -> str:
+        """What answered, for people: ``Jenkins 2.580.2`` or ``dindjobs stand-in (Jenkins ... REST API)``."""
+        return server_label(self.version, self.standin)
+
     def server_info(self) -> dict:
         """Version, session and instance identity, from the headers of a cheap request."""
         self.get_json("api/json?tree=mode", what="the Jenkins root")
-        return {"url": self.url, "version": self.version, "session": self.session_id, "identity": self.identity}
+        return {"url": self.url, "version": self.version, "session": self.session_id, "identity": self.identity,
+                "server": self.server_label}
 
     def list_items(self) -> Listing:
         """Every job, folder and top-level view: one tree request (more only past 10 folder levels)."""

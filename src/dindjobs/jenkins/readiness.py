@@ -119,8 +119,8 @@ def wait_ready(
             if on_progress is not None:
                 on_progress(f"waiting for {client.url}: {text}" if not current.ready else f"{client.url}: ready")
         if current.ready:
-            return {"url": client.url, "version": client.version, "user": client.user,
-                    "seconds": round(now - start, 3)}
+            return {"url": client.url, "version": client.version, "server": client.server_label,
+                    "user": client.user, "seconds": round(now - start, 3)}
         if now >= deadline:
             raise TimeoutExpired(f"Jenkins at {client.url} not ready after {timeout:g} s; "
                                  f"last state: {state} for {_seconds(now - since)}")

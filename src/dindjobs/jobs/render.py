@@ -7,10 +7,12 @@ explicit: only the ``[job_builder]`` and ``[plugin "..."]`` sections of the user
 passed on, never the ambient ``~/.config`` or ``/etc`` files and never credentials.
 
 Every failure is a :class:`~dindjobs.errors.RenderError` whose message starts with
-``file:line:col:`` and whose ``lines`` attribute holds the full report (JJB's context chain,
-the offending line and a caret), so nothing is sent to Jenkins before all of it is valid.
+``file:line:col:`` and whose ``details`` hold JJB's context chain and the offending line with a
+caret (made in one place, :func:`_failure`), so nothing is sent to Jenkins before all of it is
+valid. YAML is read by :class:`_Loader`, JJB's loader within the limits of ``yaml_loader`` and
+with ``!include`` confined to the job tree (and the ini's ``include_path``).
 
-It is a little over 400 lines on purpose: every use of JJB's internals (including the two
+It is long on purpose: every use of JJB's internals (the loader and include shims, the two
 render-speed shims at the end) stays in this one file, so a JJB upgrade touches one module.
 """
 
@@ -26,41 +28,48 @@ import io
 import logging
 import os
 import re
+import sys
 import tempfile
-import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import jenkins_jobs.loader
 import jinja2
 import pkg_resources
 import yaml
 from jenkins_jobs.config import JJBConfig
 from jenkins_jobs.constants import MAGIC_MANAGE_STRING
+from jenkins_jobs.defaults import Defaults
 from jenkins_jobs.errors import JenkinsJobsException
 from jenkins_jobs.loader import enum_expanded_paths, load_files
+from jenkins_jobs.loc_loader import LocDict
+from jenkins_jobs.position import Pos
 from jenkins_jobs.registry import ModuleRegistry
 from jenkins_jobs.roots import Roots
 from jenkins_jobs.utils import recurse_path
 from jenkins_jobs.xml_config import XmlJob, XmlJobGenerator, XmlViewGenerator
-from jenkins_jobs.yaml_objects import BaseYamlObject
+from jenkins_jobs.yaml_objects import BaseYamlObject, J2BaseYamlObject
 
+from dindjobs.config import read_ini
 from dindjobs.errors import RenderError
+from dindjobs.jobs import names, yaml_loader
 
 #: The text JJB appends to descriptions of the items it manages.
 MANAGED_MARKER = MAGIC_MANAGE_STRING
 
 FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+MAX_CHAIN_LINES = 4  # JJB's "In project ... / In job template ..." lines shown above an error
 
 YAML_SUFFIXES = (".yaml", ".yml")  # what JJB's loader reads from a directory
 
 #: The JJB release that renders (part of the render cache's key).
 JJB_VERSION = importlib.metadata.version("jenkins-job-builder")
 
-# Jenkins.checkGoodName: characters Jenkins rejects in an item or view name.
-UNSAFE_CHARS = "?*/\\%!@#$^&|<>[]:;"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class RenderedItem:
     # so 5 000 items cost their bytes, not their element objects; the tree is parsed back only
     # for an item whose XML is asked for (one that differs from Jenkins, or is shown).
     signature_text: str | None = field(default=None, repr=False, compare=False)
+    # (component type, name, plugin id) for the item type and each component JJB says needs a
+    # plugin, e.g. ("project", "pipeline", "workflow-aggregator"), ("wrapper", "timestamps", "timestamper").
+    plugins: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
 
     @functools.cached_property
     def xml(self) -> str:
@@ -149,18 +161,13 @@ def write_xml(rendered: Rendered, output_dir: str | os.PathLike[str]) -> list[Pa
     return written
 
 
-def error_details(exc: RenderError) -> list[str]:
-    """The lines to show above the one-line error: JJB's context chain and the offending line."""
-    lines = list(getattr(exc, "lines", []) or [])
-    return [] if lines == [exc.message] else lines
-
-
 def render(
     paths: Sequence[str | os.PathLike[str]],
     *,
     recursive: bool = True,
     excludes: Iterable[str] = (),
     conf_path: str | os.PathLike[str] | None = None,
+    variables: Mapping[str, str] | None = None,
     on_include: Callable[[Path], None] | None = None,
 ) -> Rendered:
     """Render JJB YAML files and directories into jobs and views, validated, nothing sent.
@@ -168,25 +175,29 @@ def render(
     Directories are walked recursively unless ``recursive`` is False; ``excludes`` are JJB's
     ``-x`` patterns (a bare name matches any directory of that name). ``conf_path`` is a
     JJB-style ini whose ``[job_builder]`` options (``include_path``, ``keep_descriptions``,
-    ``allow_duplicates``, ...) apply. ``on_include`` is called with every path an include
-    (``!include``, ``!include-raw*``, ``!include-jinja2``, a Jinja2 ``include``) looked at, found
-    or not (the render cache's dependencies). Raises :class:`RenderError`.
+    ``allow_duplicates``, ...) apply. ``variables`` (a target's ``vars``) are laid over the
+    ``global`` defaults, so templates see them unless a project or template sets its own.
+    ``on_include`` is called with every path an include (``!include``, ``!include-raw*``,
+    ``!include-jinja2``, a Jinja2 ``include``) looked at, found or not, refused by the include
+    guard or not (the render cache's dependencies). Raises :class:`RenderError`.
     """
     files = _expand(paths, recursive, list(excludes))
-    with (_jjb_config(conf_path) as cfg, _quiet_jjb_logs(), _entry_points_resolved_only(),
-          _includes_reported(on_include)):
+    tree = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths]
+    # _includes_reported wraps the guarded lookup that _our_loader installs: both are active.
+    with _jjb_config(conf_path) as (cfg, include_path), _quiet_jjb_logs(), _entry_points_resolved_only(), \
+            _our_loader(_IncludeGuard([*tree, *include_path])), _includes_reported(on_include):
         try:
             roots = Roots(cfg)
             load_files(cfg, roots, files)
+            if variables:
+                _set_global_variables(roots, variables)
             registry = _Registry(cfg, None)  # None: the newest plugin formats
             registry.set_macros(roots.macros)
             job_data = roots.generate_jobs()
             view_data = roots.generate_views()
             registry.amend_job_dicts(job_data)
-        except yaml.YAMLError as exc:
-            raise _yaml_error(exc) from None
-        except JenkinsJobsException as exc:
-            raise _jjb_error(exc) from None
+        except _FAILURES as exc:
+            raise _render_error(exc) from None
         job_generator, view_generator = _JobGenerator(registry), _ViewGenerator(registry)
         jobs = [_generate(job_generator, data, "job") for data in job_data]
         views = [_generate(view_generator, data, "view") for data in view_data]
@@ -208,24 +219,30 @@ def yaml_files(
 
 def jjb_options(conf_path: str | os.PathLike[str] | None) -> str:
     """The part of a JJB-style ini that reaches JJB (``[job_builder]``, ``[plugin ...]``,
-    ``[__future__]``), as ini text; never ``[jenkins]`` and its credentials. Raises RenderError."""
+    ``[__future__]``), as ini text; never ``[jenkins]`` and its credentials. Raises ConfigError
+    (``file:line``) for an ini that cannot be read."""
+    out = io.StringIO()
+    _jjb_sections(conf_path).write(out)
+    return out.getvalue()
+
+
+def _jjb_sections(conf_path: str | os.PathLike[str] | None) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
     if conf_path:
-        source = configparser.ConfigParser(interpolation=None)
-        try:
-            with open(conf_path, encoding="utf-8") as fh:
-                source.read_file(fh)
-        except (OSError, configparser.Error) as exc:
-            raise RenderError(f"{conf_path}: cannot read JJB options: {type(exc).__name__}") from None
+        source = read_ini(Path(conf_path))
         for section in source.sections():
             # Credentials live in [jenkins]: they have no business in rendering.
             if section == "job_builder" or section.startswith("plugin ") or section == "__future__":
                 parser[section] = dict(source.items(section, raw=True))
     if not parser.has_section("job_builder"):
         parser.add_section("job_builder")
-    out = io.StringIO()
-    parser.write(out)
-    return out.getvalue()
+    return parser
+
+
+def _set_global_variables(roots: Roots, variables: Mapping[str, str]) -> None:
+    # Templates, jobs and views hold roots.defaults itself, so replacing "global" reaches them all.
+    current = roots.defaults.get("global") or Defaults("global", pos=None, params={}, contents={})
+    roots.defaults["global"] = replace(current, params=LocDict.merge(current.params, dict(variables)))
 
 
 def _expand(paths: Sequence[str | os.PathLike[str]], recursive: bool, excludes: list[str]) -> list[Path]:
@@ -246,27 +263,137 @@ def _expand(paths: Sequence[str | os.PathLike[str]], recursive: bool, excludes: 
 
 
 @contextlib.contextmanager
-def _jjb_config(conf_path: str | os.PathLike[str] | None) -> Iterator[JJBConfig]:
-    """A JJBConfig from an explicit temporary ini holding only the rendering sections."""
-    options = jjb_options(conf_path)
+def _jjb_config(conf_path: str | os.PathLike[str] | None) -> Iterator[tuple[JJBConfig, list[Path]]]:
+    """A JJBConfig from an explicit temporary ini holding only the rendering sections, and the
+    directories the ini's ``include_path`` allows includes from (none unless it says so)."""
+    parser = _jjb_sections(conf_path)
     with tempfile.TemporaryDirectory(prefix="dindjobs-jjb-") as tmp:
         ini = Path(tmp) / "jenkins_jobs.ini"
-        ini.write_text(options, encoding="utf-8")
+        with ini.open("w", encoding="utf-8") as fh:
+            parser.write(fh)
         try:
             cfg = JJBConfig(str(ini))
-        except JenkinsJobsException as exc:
-            raise RenderError(f"{conf_path}: {exc}") from None
-        yield cfg
+        except (JenkinsJobsException, ValueError, configparser.Error) as exc:
+            raise RenderError(f"{_display_path(conf_path)}: [job_builder]: {' '.join(str(exc).split())}") from None
+        allowed = cfg.yamlparser["include_path"] if parser.has_option("job_builder", "include_path") else []
+        yield cfg, [Path(d).expanduser() for d in allowed]
+
+
+class _IncludeGuard:
+    """Where ``!include`` and friends may read from: the job tree and the ini's include_path."""
+
+    def __init__(self, roots: Iterable[Path]) -> None:
+        self.roots = list(dict.fromkeys(Path(root).resolve() for root in roots))
+
+    def check(self, found: Path, rel_path: object, pos, tag: str) -> Path:
+        """``found`` if it lies under an allowed directory and is readable text; else a JJB error at ``pos``."""
+        real = Path(found).resolve()
+        if not any(real.is_relative_to(root) for root in self.roots):
+            allowed = ", ".join(_display_path(root) for root in self.roots)
+            raise JenkinsJobsException(
+                f"{tag} {str(rel_path)!r} is outside the job tree ({allowed}); allow its directory "
+                "with include_path in the [job_builder] section of the --conf ini", pos=pos or None)
+        yaml_loader.read_text(real)  # refused with file:line if it is not UTF-8 text
+        return found
+
+
+class _Loader(yaml_loader.LimitedComposer, jenkins_jobs.loader.Loader):
+    """JJB's loader, within the limits of :mod:`yaml_loader`: strict UTF-8, includes confined to
+    the tree, jinja2 syntax errors with their position, and a top level that must be a list."""
+
+    def _with_stream(self, stream, source_path, source_dir):
+        return _Loader(stream, self.jjb_config, source_path, source_dir, self.anchors)
+
+    def load_path(self, path):
+        cache = self.__dict__.setdefault("_loaded", {})
+        if path not in cache:
+            cache[path] = self._load_file(Path(path))
+        return cache[path]
+
+    def _load_file(self, path: Path):
+        text = yaml_loader.read_text(path)
+        loader = self._with_stream(text, path, path.parent)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+            if self._retain_anchors:
+                self.anchors.update(loader.anchors)
+        if self.source_path is None:  # the root loader: a file of the tree, not an include
+            if data is None:
+                log.warning("%s: empty YAML file, nothing to load from it", _display_path(path))
+            elif not isinstance(data, list):
+                mark = loader.root_mark
+                raise JenkinsJobsException(
+                    f"the top level must be a list of items (- job: ..., - project: ...), not a {_kind(data)}",
+                    pos=Pos(mark, mark.name, mark.line, mark.column))
+        return data
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except jinja2.TemplateSyntaxError as exc:
+            pos = self.pos_from_node(node)
+            # Template line 1 is the tag's line, or the next one for a block scalar (| or >).
+            offset = (exc.lineno or 1) - (0 if node.style in ("|", ">") else 1)
+            if offset:
+                pos = pos.with_offset(offset, 0).with_contents_start()
+            raise JenkinsJobsException(f"jinja2 template syntax error: {exc.message}", pos=pos) from None
+
+
+def _kind(data: object) -> str:
+    if isinstance(data, dict):
+        return "mapping"
+    if isinstance(data, int | float):
+        return "number"
+    return "string" if isinstance(data, str) else type(data).__name__
+
+
+@contextlib.contextmanager
+def _our_loader(guard: _IncludeGuard) -> Iterator[None]:
+    """While rendering, JJB's ``load_files`` makes its loader from ours, and every include tag
+    (``!include:``, ``!include-raw*:``, ``!include-jinja2:``, jinja2's ``{% include %}``) finds
+    its file through the guard. (JJB dispatches on exact types: subclassing the tags is no option.)"""
+    original_loader, original_find = jenkins_jobs.loader.Loader, BaseYamlObject._find_file
+    original_j2_init = J2BaseYamlObject.__init__
+
+    def find_file(obj, rel_path, pos):
+        found = original_find(obj, rel_path, pos)
+        return guard.check(found, rel_path, pos or obj._pos, _tag_of(obj))
+
+    def j2_init(obj, *args, **kwargs):
+        original_j2_init(obj, *args, **kwargs)
+        # jinja2's own loader would read include_path and the working directory unchecked.
+        obj._jinja2_env.loader = jinja2.FunctionLoader(functools.partial(_template_source, obj))
+
+    jenkins_jobs.loader.Loader, BaseYamlObject._find_file = _Loader, find_file
+    J2BaseYamlObject.__init__ = j2_init
+    try:
+        yield
+    finally:
+        jenkins_jobs.loader.Loader, BaseYamlObject._find_file = original_loader, original_find
+        J2BaseYamlObject.__init__ = original_j2_init
+
+
+def _tag_of(obj: BaseYamlObject) -> str:
+    return getattr(obj, "yaml_tag", "!include")
+
+
+def _template_source(obj: BaseYamlObject, name: str) -> tuple[str, str, object]:
+    """A jinja2 ``{% include %}``: found like every include tag's file, through the guard."""
+    found = obj._find_file(name, obj._pos)
+    return yaml_loader.read_text(found), str(found), lambda: True
 
 
 @contextlib.contextmanager
 def _includes_reported(on_include: Callable[[Path], None] | None) -> Iterator[None]:
-    """Tell ``on_include`` every candidate path JJB's includes and Jinja2's loader look at."""
+    """Tell ``on_include`` every candidate path an include looks at. It wraps the guarded
+    ``_find_file`` of :func:`_our_loader` (entered first), through which jinja2's
+    ``{% include %}`` goes too, so a path the guard refuses is recorded as well."""
     if on_include is None:
         yield
         return
     find_file = BaseYamlObject._find_file
-    get_source = jinja2.FileSystemLoader.get_source
 
     def reported_find_file(self, rel_path, pos):
         try:
@@ -275,20 +402,11 @@ def _includes_reported(on_include: Callable[[Path], None] | None) -> Iterator[No
             for directory in self._search_path:
                 on_include(Path(directory).expanduser().joinpath(rel_path))
 
-    def reported_get_source(self, environment, template):
-        try:
-            return get_source(self, environment, template)
-        finally:
-            for directory in self.searchpath:
-                on_include(Path(directory).joinpath(*template.split("/")))
-
     BaseYamlObject._find_file = reported_find_file
-    jinja2.FileSystemLoader.get_source = reported_get_source
     try:
         yield
     finally:
         BaseYamlObject._find_file = find_file
-        jinja2.FileSystemLoader.get_source = get_source
 
 
 @contextlib.contextmanager
@@ -340,12 +458,53 @@ class _ModuleCache:
 
 class _Registry(ModuleRegistry):
     """JJB reads each component function's signature on every call (``getfullargspec``, about
-    5 500 times for 500 jobs); a function's argument names never change, so read them once."""
+    5 500 times for 500 jobs); a function's argument names never change, so read them once.
+    It also notes, per item, each dispatched component whose JJB docs name a required plugin
+    (macros dispatch their parts, so those are noted too)."""
+
+    plugins_used: list[tuple[str, str, str]] | None = None
+
+    def dispatch(self, component_type, xml_parent, component, *args, **kwargs):
+        super().dispatch(component_type, xml_parent, component, *args, **kwargs)
+        name = next(iter(component)) if isinstance(component, dict) else component
+        if self.plugins_used is None or name in self.macros.get(component_type, {}):
+            return
+        list_type = self.get_component_list_type(self.modules_by_component_type[component_type])
+        plugin = _required_plugin(self._entry_points_cache.get(list_type, {}).get(name))
+        if plugin:
+            self.plugins_used.append((component_type, str(name), plugin))
 
     @staticmethod
     def _filter_kwargs(func, **kwargs):  # JJB's name and signature
         names = _argument_names(func)
         return {key: value for key, value in kwargs.items() if key in names}
+
+
+_REQUIRES = re.compile(r"Requires\s+the\s+(?:Jenkins\s+)?:jenkins-plugins:`[^`<]*<([^>`]+)>`")
+
+
+@functools.cache
+def _required_plugin(obj) -> str | None:
+    """The plugin id JJB's documentation of a component function or item module says it needs
+    ("Requires the Jenkins :jenkins-plugins:`Name <id>`"), or None."""
+    if obj is None:
+        return None
+    docs = (obj.__doc__ or "") + (sys.modules[obj.__module__].__doc__ or "" if isinstance(obj, type) else "")
+    found = _REQUIRES.search(docs)
+    return found.group(1).strip() if found else None
+
+
+def _type_plugin(generator, data) -> tuple[str, str, str] | None:
+    """("project"/"view", type, plugin) when JJB documents a plugin for the item's type."""
+    kind = str(data.data.get(generator.kind_attribute, generator.kind_default))
+    plugin = _item_module_plugin(generator.entry_point_group, kind)
+    return (generator.kind_attribute.split("-")[0], kind, plugin) if plugin else None
+
+
+@functools.cache
+def _item_module_plugin(group: str, kind: str) -> str | None:
+    found = list(pkg_resources.iter_entry_points(group=group, name=kind))
+    return _required_plugin(found[0].resolve()) if found else None
 
 
 @functools.cache
@@ -362,24 +521,22 @@ class _ViewGenerator(_ModuleCache, XmlViewGenerator):
 
 
 def _generate(generator, data, kind: str) -> RenderedItem:
+    generator.registry.plugins_used = used = []
     try:
         (xml_obj,) = generator.generateXML([data])
         root_tag = xml_obj.xml.tag
-    except JenkinsJobsException as exc:
-        err = _jjb_error(exc, fallback_pos=getattr(data.data, "pos", None))
-        suggestion = _suggest(generator.registry, exc.message)
+    except Exception as exc:  # noqa: BLE001 - a JJB module may crash on odd input: report it with its position
+        err = _render_error(exc, fallback_pos=getattr(data.data, "pos", None), context=data.context)
+        suggestion = _suggest(generator.registry, str(getattr(exc, "message", "")))
         if suggestion:
-            err = _error([*err.lines, suggestion], f"{err.message} ({suggestion})")
+            err = RenderError(f"{err.message} ({suggestion})", details=err.details)
         raise err from None
-    except Exception as exc:  # noqa: BLE001 - a JJB module crashed on odd input: report it with its position
-        raise _jjb_error(
-            JenkinsJobsException(f"{type(exc).__name__}: {exc}", pos=getattr(data.data, "pos", None),
-                                 ctx=list(data.context)),
-        ) from None
     pos = getattr(data.data, "value_pos", {}).get("name") or getattr(data.data, "pos", None)
+    item_plugin = _type_plugin(generator, data)
     return RenderedItem(kind=kind, name=str(data.name), xml_text=None, root_tag=root_tag,
                         signature_text=ET.tostring(xml_obj.xml, encoding="unicode"),
-                        source=_pos_text(pos), snippet=tuple(_pos_lines("", pos)[1:]))
+                        source=_pos_text(pos), snippet=tuple(_snippet(pos)),
+                        plugins=tuple(dict.fromkeys(([item_plugin] if item_plugin else []) + used)))
 
 
 _UNKNOWN = re.compile(r"Unknown entry point or macro '(?P<name>[^']+)' for component type: '(?P<type>[^']+)'")
@@ -404,72 +561,32 @@ def _suggest(registry, message: str) -> str | None:
 
 
 def check_name(name: str, kind: str = "job") -> str | None:
-    """Why Jenkins would reject ``name`` (checkGoodName, per folder level), or None if it is fine."""
-    segments = name.split("/") if kind == "job" else [name]
-    for segment in segments:
-        problem = _check_segment(segment)
-        if problem:
-            return problem if len(segments) == 1 or not segment else f"{problem} (in {segment!r})"
-    return None
-
-
-def _check_segment(segment: str) -> str | None:
-    if segment == "":
-        return "an empty name (or an empty folder level) is not allowed"
-    trimmed = segment.strip()
-    if trimmed in (".", ".."):
-        return f"{trimmed!r} is not an allowed name"
-    for char in segment:
-        if char in UNSAFE_CHARS:
-            return f"{char!r} is an unsafe character"
-        if unicodedata.category(char) == "Cc":
-            return f"no control character is allowed ({char!r})"
-    if trimmed.endswith("."):
-        return "a name cannot end with '.'"
-    if trimmed != segment:
-        return "leading or trailing spaces (Jenkins would strip them and store another name)"
-    return None
+    """Why Jenkins would reject ``name`` (see :mod:`dindjobs.jobs.names`), or None if it is fine."""
+    return names.check_name(name, kind)
 
 
 def validate(rendered: Rendered) -> None:
     """Jenkins' naming rules, case-insensitive duplicates and folder parents, all before any request."""
-    by_lower: dict[str, RenderedItem] = {}
-    for item in rendered.jobs:
-        problem = check_name(item.name, "job")
-        if problem:
-            raise _item_error(item, f"job name {item.name!r}: {problem}")
-        other = by_lower.get(item.name.lower())
-        if other is not None:
-            raise _item_error(
-                item,
-                f"job {item.name!r} and job {other.name!r} differ only in case; Jenkins names are "
-                f"case-insensitive (other definition at {other.source or 'unknown'})",
-            )
-        by_lower[item.name.lower()] = item
-    for item in rendered.jobs:
-        parent = item.parent
-        if parent is not None and parent.lower() in by_lower:
-            defined = by_lower[parent.lower()]
-            if not defined.is_folder:
-                raise _item_error(item, f"job {item.name!r}: its parent {defined.name!r} is not a folder")
-    for item in rendered.views:
-        problem = check_name(item.name, "view")
-        if problem:
-            raise _item_error(item, f"view name {item.name!r}: {problem}")
+    found = names.first_problem(rendered.jobs, rendered.views)
+    if found is not None:
+        item, problem, other = found
+        if other is not None and other.source:
+            problem += f" ({names.shown(other.name)} is defined at {other.source})"
+        raise _failure(item.source, problem, snippet=item.snippet)
 
 
-def _item_error(item: RenderedItem, message: str) -> RenderError:
-    headline = f"{item.source}: {message}" if item.source else message
-    return _error([headline, *item.snippet], headline)
+# --- error formatting: the one place where a failure becomes file:line:col ----------------
 
 
-# --- error formatting ----------------------------------------------------------------------
-
-
-def _error(lines: list[str], headline: str | None = None) -> RenderError:
-    err = RenderError(headline or lines[0])
-    err.lines = lines  # the full report; the CLI prints it above the one-line summary
-    return err
+def _failure(where: str, message: str, chain: Sequence[str] = (), snippet: Sequence[str] = ()) -> RenderError:
+    """``where: message`` as the error, with JJB's context chain (shortened) and the offending
+    line with its caret as the details printed above it."""
+    message = " ".join(str(message).split())
+    chain = list(chain)
+    if len(chain) > MAX_CHAIN_LINES:
+        chain = [*chain[:2], f"... ({len(chain) - 3} more levels)", chain[-1]]
+    shown = [_CONTROL.sub("?", line) for line in snippet]  # never send a terminal a control character
+    return RenderError(f"{where}: {message}" if where else message, details=(*chain, *shown))
 
 
 def _display_path(path: object) -> str:
@@ -481,62 +598,117 @@ def _display_path(path: object) -> str:
     return text
 
 
+def _mark_text(mark) -> str:
+    return f"{_display_path(mark.name)}:{mark.line + 1}:{mark.column + 1}"
+
+
 def _pos_text(pos) -> str:
     if pos is None:
         return ""
     return f"{_display_path(pos.path)}:{pos.line + 1}:{pos.column + 1}"
 
 
-def _pos_lines(message: str, pos) -> list[str]:
+def _snippet(pos) -> list[str]:
     if pos is None:
-        return [message]
-    snippet = [line.rstrip() for line in (pos.snippet or "").splitlines()]
-    return [f"{_pos_text(pos)}: {message}", *snippet]
+        return []
+    with contextlib.suppress(Exception):  # a position JJB made up inside a template may not point at text
+        return [line.rstrip() for line in (pos.snippet or "").splitlines()]
+    return []
+
+
+# What JJB raises for bad input: its own errors, PyYAML's and jinja2's, and the plain Python
+# errors of code that met a shape it does not expect (a string where a list belongs, ...).
+_FAILURES = (yaml.YAMLError, JenkinsJobsException, jinja2.TemplateError, RecursionError,
+             ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
+def _render_error(exc: BaseException, fallback_pos=None, context=()) -> RenderError:
+    """Any failure of loading, expanding or generating the YAML as a :class:`RenderError`;
+    ``context`` is the JJB context of the item being generated, if any."""
+    if isinstance(exc, yaml.YAMLError):
+        return _yaml_error(exc)
+    if isinstance(exc, JenkinsJobsException):
+        return _jjb_error(exc, fallback_pos)
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = f"{_display_path(exc.filename)}:{exc.lineno}" if exc.filename else ""
+        return _failure(where, f"jinja2 template syntax error: {exc.message}")
+    if isinstance(exc, jinja2.TemplateNotFound):
+        pos = _innermost_pos(exc.__traceback__, includes_only=True)
+        return _failure(_pos_text(pos), f"jinja2 cannot include {exc.name!r}: templates are found in the "
+                                        "job tree and include_path only, and never through '..'",
+                        snippet=_snippet(pos))
+    if isinstance(exc, jinja2.TemplateError):
+        pos = _innermost_pos(exc.__traceback__, includes_only=True)
+        return _failure(_pos_text(pos), f"jinja2: {exc.message}", snippet=_snippet(pos))
+    chain = [_context_line(c) for c in context]
+    if isinstance(exc, RecursionError):
+        pos = _innermost_pos(exc.__traceback__, includes_only=True) or fallback_pos
+        return _failure(_pos_text(pos), "the YAML nests too deeply while it is expanded "
+                                        "(a macro or an !include that uses itself?)", chain, _snippet(pos))
+    pos = _innermost_pos(exc.__traceback__) or fallback_pos
+    return _failure(_pos_text(pos), f"JJB cannot use this: {type(exc).__name__}: {exc}", chain, _snippet(pos))
+
+
+def _context_line(context) -> str:
+    return f"{_pos_text(context.pos)}: {context.message}" if context.pos is not None else str(context.message)
+
+
+def _innermost_pos(tb, includes_only: bool = False) -> Pos | None:
+    """The innermost YAML position JJB was working on when ``tb`` was raised (with
+    ``includes_only``: the innermost include tag being expanded)."""
+    found = None
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        candidates = [getattr(local.get("self"), "_pos", None)]
+        if not includes_only:
+            candidates += [local.get("value_pos"), local.get("pos"), getattr(local.get("obj"), "pos", None)]
+        found = next((c for c in candidates if isinstance(c, Pos)), found)
+        tb = tb.tb_next
+    return found
 
 
 def _jjb_error(exc: JenkinsJobsException, fallback_pos=None) -> RenderError:
-    """JJB's own report (context chain and snippets), with paths shown relative to the CWD."""
-    lines: list[str] = []
-    for ctx in exc.ctx:
-        lines += _pos_lines(ctx.message, ctx.pos)
-    lines += _pos_lines(exc.message, exc.pos)
-    positioned = [c for c in exc.ctx if c.pos is not None]
-    message = " ".join(str(exc.message).split())
-    duplicates = [c for c in positioned if c.message.startswith("Duplicate ")]
+    """JJB's report (context chain, innermost position and its line), paths relative to the CWD."""
+    chain = [_context_line(c) for c in exc.ctx]
+    duplicates = [c for c in exc.ctx if c.pos is not None and c.message.startswith("Duplicate ")]
     if exc.message.startswith("Previous ") and duplicates:
-        # JJB's innermost message points at the *first* definition; lead with the duplicate.
-        dup = duplicates[0]
-        headline = f"{_pos_text(dup.pos)}: {dup.message} (previous definition at {_pos_text(exc.pos)})"
-    elif exc.pos is not None:
-        headline = f"{_pos_text(exc.pos)}: {message}"
-    elif positioned:
-        inner = positioned[-1]
-        headline = f"{_pos_text(inner.pos)}: {inner.message}: {message}"
-    elif fallback_pos is not None:
-        headline = f"{_pos_text(fallback_pos)}: {message}"
-        lines = _pos_lines(message, fallback_pos)
-    else:
-        headline = message
-    return _error(lines, headline)
+        # JJB: [the duplicate's context..., "Duplicate job", the first one's context...], then
+        # "Previous job definition". Lead with the duplicate, at the project entry that made it
+        # ("Defined here") when it came from a template.
+        index = exc.ctx.index(duplicates[0])
+        ours, theirs = exc.ctx[:index], exc.ctx[index + 1:]
+        here = _defined_here(ours) or duplicates[0].pos
+        previous = _defined_here(theirs) or exc.pos
+        context = [line for c, line in zip(ours, chain, strict=False) if c.pos is not here]
+        return _failure(_pos_text(here), f"{duplicates[0].message} (previous definition at {_pos_text(previous)})",
+                        context, _snippet(here))
+    pos = exc.pos
+    if pos is None:
+        positioned = [c for c in exc.ctx if c.pos is not None]
+        pos = positioned[-1].pos if positioned else fallback_pos
+        if positioned:
+            chain = chain[:-1]
+            return _failure(_pos_text(pos), f"{positioned[-1].message}: {exc.message}", chain, _snippet(pos))
+    return _failure(_pos_text(pos), exc.message, chain, _snippet(pos))
+
+
+def _defined_here(context) -> object | None:
+    """The position of the project entry that expanded a template, if JJB recorded one."""
+    found = [c.pos for c in context if c.pos is not None and c.message == "Defined here"]
+    return found[-1] if found else None
 
 
 def _yaml_error(exc: yaml.YAMLError) -> RenderError:
     """``file:line:col: problem`` plus the offending line, instead of PyYAML's traceback."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
+    if "'\\t'" in problem:
+        problem += " (YAML indents with spaces, never tabs)"
     if mark is None:
-        return _error([f"YAML error: {problem}"])
-    where = f"{_display_path(mark.name)}:{mark.line + 1}:{mark.column + 1}"
-    lines = [f"{where}: {problem}"]
-    snippet = mark.get_snippet() if mark.buffer is not None else None
-    if snippet:
-        lines += [line.rstrip() for line in snippet.splitlines()]
-    context_mark = getattr(exc, "context_mark", None)
-    context = getattr(exc, "context", None)
+        return _failure("", f"YAML error: {problem}")
+    chain = []
+    context_mark, context = getattr(exc, "context_mark", None), getattr(exc, "context", None)
     if context and context_mark is not None:
-        cwhere = f"{_display_path(context_mark.name)}:{context_mark.line + 1}:{context_mark.column + 1}"
-        lines.append(f"{cwhere}: {context}")
-        csnippet = context_mark.get_snippet() if context_mark.buffer is not None else None
-        if csnippet:
-            lines += [line.rstrip() for line in csnippet.splitlines()]
-    return _error(lines, f"{where}: {problem}")
+        chain.append(f"{_mark_text(context_mark)}: {context}")
+    snippet = mark.get_snippet() if mark.buffer is not None else None
+    return _failure(_mark_text(mark), problem, chain, [line.rstrip() for line in (snippet or "").splitlines()])

@@ -3,7 +3,7 @@
 The key is a hash of every input of a rendering: the content and order of each YAML file JJB
 would load, the ini options that reach JJB, the JJB, dindjobs and Python versions (and this
 dindjobs' render module), the working directory (includes and messages are relative to it) and
-the walk options. An entry also lists every path an include looked at, found or not, with its
+the walk options, and the target ``variables`` laid over the ``global`` defaults. An entry also lists every path an include looked at, found or not, with its
 content hash: a changed, added or removed include file makes the entry stale.
 
 It is an optimisation, never a source of truth: Jenkins is still read on every sync, and an
@@ -21,14 +21,14 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from dindjobs import __version__
 from dindjobs.jobs import render as render_module
 from dindjobs.jobs.render import Rendered, RenderedItem, jjb_options, render, yaml_files
 
-FORMAT = 1
+FORMAT = 2  # 2: items keep the plugins they need
 KEEP = 8  # entries kept per cache directory (one per YAML tree and option set in use)
 _RENDER_SOURCE = Path(render_module.__file__)
 
@@ -47,21 +47,22 @@ def cached_render(
     recursive: bool = True,
     excludes: Iterable[str] = (),
     conf_path: str | os.PathLike[str] | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> Rendered:
     """What :func:`~dindjobs.jobs.render.render` returns for these arguments, from the cache
     when every input is as it was (``Rendered.cached`` is then True), else rendered and stored."""
     excludes = list(excludes)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
-        key = input_key(paths, recursive=recursive, excludes=excludes, conf_path=conf_path)
+        key = input_key(paths, recursive=recursive, excludes=excludes, conf_path=conf_path, variables=variables)
     except OSError:  # an unreadable input: render() says what is wrong with it
-        return render(paths, recursive=recursive, excludes=excludes, conf_path=conf_path)
+        return render(paths, recursive=recursive, excludes=excludes, conf_path=conf_path, variables=variables)
     entry = directory / f"{key}.json"
     found = load(entry, key)
     if found is not None:
         return found
     includes: list[Path] = []
-    rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=conf_path,
+    rendered = render(paths, recursive=recursive, excludes=excludes, conf_path=conf_path, variables=variables,
                       on_include=includes.append)
     with contextlib.suppress(OSError, ValueError):  # a cache that cannot be written only costs speed
         store(directory, entry, key, rendered, includes)
@@ -69,13 +70,14 @@ def cached_render(
 
 
 def input_key(paths: Sequence[str | os.PathLike[str]], *, recursive: bool, excludes: list[str],
-              conf_path: str | os.PathLike[str] | None) -> str:
+              conf_path: str | os.PathLike[str] | None, variables: Mapping[str, str] | None = None) -> str:
     """The hash of every input known before rendering (raises RenderError like render())."""
     h = hashlib.sha256()
     facts = {"format": FORMAT, "dindjobs": __version__, "jjb": render_module.JJB_VERSION,
              "python": sys.version, "render": _file_hash(_RENDER_SOURCE), "cwd": os.getcwd(),
              "paths": [os.fspath(p) for p in paths], "recursive": recursive, "excludes": excludes,
-             "options": jjb_options(conf_path)}
+             "options": jjb_options(conf_path),
+             "variables": sorted([str(k), str(v)] for k, v in (variables or {}).items())}
     h.update(json.dumps(facts, sort_keys=True).encode("utf-8"))
     for path in yaml_files(paths, recursive=recursive, excludes=excludes):
         h.update(b"\0" + os.fsencode(path) + b"\0" + (_file_hash(path) or "").encode("ascii"))
@@ -138,15 +140,17 @@ def store(directory: Path, entry: Path, key: str, rendered: Rendered, includes: 
 
 
 def _raw(item: RenderedItem) -> list:
-    return [item.kind, item.name, item.root_tag, item.signature, item.source, list(item.snippet)]
+    return [item.kind, item.name, item.root_tag, item.signature, item.source, list(item.snippet),
+            [list(p) for p in item.plugins]]
 
 
 def _item(raw: list) -> RenderedItem:
-    kind, name, root_tag, signature, source, snippet = raw
+    kind, name, root_tag, signature, source, snippet, plugins = raw
     if kind not in ("job", "view") or not all(isinstance(v, str) for v in (name, root_tag, signature, source)):
         raise TypeError("malformed entry")
+    needs = tuple((str(component), str(what), str(plugin)) for component, what, plugin in plugins)
     return RenderedItem(kind=kind, name=name, xml_text=None, root_tag=root_tag, signature_text=signature,
-                        source=source, snippet=tuple(str(line) for line in snippet))
+                        source=source, snippet=tuple(str(line) for line in snippet), plugins=needs)
 
 
 def _file_hash(path: Path) -> str | None:

@@ -7,6 +7,7 @@ not stop the others.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -28,8 +29,11 @@ from dindjobs.jobs.apply import (
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT, SyncLock
 from dindjobs.jobs.plan import Plan, Snapshot, make_plan
+from dindjobs.jobs.plugins import check_plugins
 from dindjobs.jobs.render import Rendered, render
 from dindjobs.jobs.render_cache import cached_render
+
+log = logging.getLogger(__name__)
 
 #: Parallel config reads while planning (``read_workers``), apart from the writes' ``--workers``.
 #: A config.xml GET costs Jenkins little CPU but a round trip and some milliseconds of its own
@@ -88,24 +92,28 @@ def run_sync(
     on_result: Callable[[ItemResult, int, int], None] | None = None,
     on_progress: Callable[[str], None] | None = None,
     client: Jenkins | None = None,
+    on_warning: Callable[[str], None] = log.warning,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     stop: threading.Event | None = None,
     read_workers: int | None = None,
     use_cache: bool = True,
+    rendered: Rendered | None = None,
 ) -> SyncOutcome:
     """Render ``paths``, plan against Jenkins and (unless ``plan_only``) apply.
 
     ``confirm(plan)`` is asked before removals (return False to stop with nothing applied).
     ``on_plan`` sees the plan before anything is written; ``on_result`` each finished item;
-    ``on_progress`` the waits (for the lock, for a restarting Jenkins).
+    ``on_progress`` the waits (for the lock, for a restarting Jenkins); ``on_warning`` each
+    component whose plugin the server lacks.
     Pass ``client`` to reuse a connection (its crumb and session survive between calls).
     Unless ``plan_only``, the instance's sync lock is held from before the ledger is read until
     it is saved (waiting up to ``lock_timeout``). A restart of Jenkins is waited out (up to
     ``ready_timeout`` each time). Setting ``stop`` ends the run early: requests in flight
     finish, nothing new is sent, the ledger is saved. ``read_workers`` sizes the pool of
     parallel config reads (default :data:`FETCH_WORKERS`); ``use_cache=False`` renders without
-    the render cache (:mod:`dindjobs.jobs.render_cache`).
+    the render cache (:mod:`dindjobs.jobs.render_cache`). Pass ``rendered`` to skip rendering
+    (several targets share one render).
     """
     started = time.monotonic()
     timings: dict = {}
@@ -125,8 +133,10 @@ def run_sync(
         rendered, plan, ledger = _render_and_plan(settings, paths, client, plan_only=plan_only, prune=prune,
                                                   adopt=adopt, recursive=recursive, excludes=excludes,
                                                   recovery=Recovery(client, ready_timeout, stop, on_progress),
-                                                  read_workers=read_workers, use_cache=use_cache, timings=timings)
+                                                  read_workers=read_workers, use_cache=use_cache, timings=timings,
+                                                  rendered=rendered)
         timings["plan"] = time.monotonic() - started
+        check_plugins(rendered, client, on_warning)  # an item type the server cannot create stops us here
         if on_plan is not None:
             on_plan(plan)
         refusal = prune_guard(plan, force)
@@ -159,12 +169,11 @@ def _total(timings: dict, started: float) -> dict:
 def _render_and_plan(settings: Settings, paths, client: Jenkins, *, plan_only: bool, prune: str | None,
                      adopt: bool, recursive: bool, excludes: Sequence[str], recovery: Recovery,
                      read_workers: int = FETCH_WORKERS, use_cache: bool = True,
-                     timings: dict | None = None) -> tuple[Rendered, Plan, Ledger]:
+                     timings: dict | None = None, rendered: Rendered | None = None) -> tuple[Rendered, Plan, Ledger]:
     """Render (once) and plan; a plan that meets a restarting Jenkins is made again once it is ready."""
     def ledger_for(url: str, identity: str | None) -> Ledger:
         return Ledger.open(settings.state_dir, url, identity, writable=not plan_only)
 
-    rendered: Rendered | None = None
     while True:
         # Reading the server (GETs only) overlaps with rendering; nothing is written before both
         # are done and valid. A YAML error still wins over a server error.

@@ -1,4 +1,4 @@
-"""A Jenkins 2.4xx stand-in: the REST behaviour python-jenkins and JJB rely on, standard library only.
+"""A Jenkins 2.580 stand-in: the REST behaviour python-jenkins and JJB rely on, standard library only.
 
 It runs where a real Jenkins cannot (tests, the offline image) and follows
 ``../shared/jenkins-rest-contract.md``: lifecycle (refused, 503 loading, ready, restart, fatal boot),

@@ -21,7 +21,11 @@ from typing import NamedTuple
 
 from dindjobs.errors import DindjobsError
 from dindjobs.standin import routes
+from dindjobs.standin.casc import CascError
+from dindjobs.standin.casc import load as load_casc
 from dindjobs.standin.model import Jenkins
+from dindjobs.standin.plugins import install as install_plugins
+from dindjobs.standin.plugins import installed as installed_plugins
 from dindjobs.standin.responses import (
     HttpError,
     JettyError,
@@ -39,6 +43,7 @@ log = logging.getLogger("dindjobs.standin")
 
 DOWN, LOADING, READY, RESTARTING, FAILED = "DOWN", "LOADING", "READY", "RESTARTING", "FAILED"
 MAX_LOGGED = 100_000
+STANDIN_HEADER = "X-Dindjobs-Standin"
 
 
 class LoggedRequest(NamedTuple):
@@ -72,7 +77,7 @@ def _new_identity() -> str:
 
 
 class StandIn:
-    """A Jenkins 2.4xx stand-in serving ``home`` on ``host:port`` (port 0 picks a free one).
+    """A Jenkins 2.580 stand-in serving ``home`` on ``host:port`` (port 0 picks a free one).
 
     ``users``: :class:`~dindjobs.standin.security.User` objects (default: the admin from
     ``JENKINS_ADMIN_ID`` / ``JENKINS_ADMIN_PASSWORD_FILE``). ``startup_delay``: seconds of 503
@@ -82,13 +87,20 @@ class StandIn:
     ``Finished:`` in the log (0 in real use; makes the window observable in tests, which end it
     with :meth:`end_post_production`). ``csrf=False``
     is Jenkins with CSRF protection disabled: no crumb checks, ``crumbIssuer`` answers 404.
+
+    ``casc``: a Configuration as Code file (or ``CASC_JENKINS_CONFIG``-style list), read at each
+    boot as JCasC does: its users, anonymous read, executors, crumb issuer and system message
+    replace ``users``, ``anonymous_read``, ``executors`` and ``csrf``; an error in it fails the
+    boot (500). ``plugin_file``: a plugins.txt whose plugins are installed into ``home/plugins``
+    before the first boot, as the image build does (the stand-in loads what that directory holds).
     """
 
     def __init__(self, home: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0,
                  users: Iterable[User] | None = None, anonymous_read: bool = False,
                  startup_delay: float = 0.0, quiet_period: float = 5.0, executors: int = 2,
                  root_url: str | None = None, restart_delay: float = 0.5, restart_down: float = 0.0,
-                 post_production_delay: float = 0.0, csrf: bool = True) -> None:
+                 post_production_delay: float = 0.0, csrf: bool = True,
+                 casc: str | os.PathLike[str] | None = None, plugin_file: str | os.PathLike[str] | None = None) -> None:
         self.home = Path(home).absolute()
         self.host = host
         self.port = port
@@ -103,6 +115,8 @@ class StandIn:
         self.post_production_delay = post_production_delay
         self._post_production_release = threading.Event()
         self.csrf = csrf
+        self.casc = casc
+        self.system_message: str | None = None
         self.phase = DOWN
         self.model: Jenkins | None = None
         self.failure: str | None = None
@@ -117,11 +131,13 @@ class StandIn:
         self._setup_error: str | None = None  # an unusable home or admin secret: the boot fails (500)
         try:
             self.home.mkdir(parents=True, exist_ok=True)
-            if users is None:
+            if plugin_file is not None:
+                install_plugins(plugin_file, self.home / "plugins")
+            if users is None and casc is None:
                 self.users = [admin_from_environment(self.home)]
             self.salt = _persistent(self.home / "secret.key", lambda: secrets.token_hex(32))
             self.identity = _persistent(self.home / "secrets" / "instance-identity", _new_identity)
-        except (OSError, DindjobsError) as exc:
+        except (OSError, ValueError, DindjobsError) as exc:
             self._setup_error = f"{type(exc).__name__}: {exc}"
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -232,13 +248,19 @@ class StandIn:
             self.fail_boot(self._setup_error)
             return
         try:
+            if self.casc is not None:
+                self._configure_as_code()
             model = Jenkins(self.home, Realm(self.home, self.users), self.policy, self.salt,
                             executors=self.executors, quiet_period=self.quiet_period, root_url=self.root_url,
-                            post_production_delay=self.post_production_delay)
+                            post_production_delay=self.post_production_delay, system_message=self.system_message)
             model.fallback_url = self.root_url or self.url
             model.post_production_release = self._post_production_release
             model.use_crumbs = self.csrf
             model.load()
+        except CascError as exc:
+            log.error("Jenkins failed to load: configuration as code: %s", exc)
+            self.fail_boot(f"io.jenkins.plugins.casc.ConfiguratorException: {exc}")
+            return
         except Exception as exc:  # noqa: BLE001 - any boot error is Jenkins' HudsonFailedToLoad
             log.exception("Jenkins failed to load")
             self.fail_boot(f"{type(exc).__name__}: {exc}")
@@ -254,6 +276,24 @@ class StandIn:
             self.phase = READY
             self._ready.set()
         log.info("Jenkins is fully up and running (session %s)", model.session_hash)
+
+    def _configure_as_code(self) -> None:
+        """Apply the JCasC file (each boot, as Jenkins does); raises CascError."""
+        if "configuration-as-code" not in installed_plugins(self.home):
+            # Jenkins would ignore the file and, with the setup wizard skipped, run unsecured.
+            raise CascError(f"{self.casc} is given but the configuration-as-code plugin is not installed: "
+                            "Jenkins would ignore it (add the plugin to plugins.txt)")
+        config = load_casc(self.casc)
+        if not config.security_realm:
+            raise CascError("the stand-in needs jenkins.securityRealm.local (it does not run unsecured)")
+        self.users = [User(u.id, u.password) for u in config.users]
+        self.policy.anonymous_read = config.anonymous_read
+        self.csrf = config.crumbs
+        self.system_message = config.system_message
+        if config.executors is not None:
+            self.executors = config.executors
+        log.info("configuration as code applied from %s: %d user(s), anonymous read %s", self.casc,
+                 len(self.users), "on" if config.anonymous_read else "off")
 
     def _restart(self, delay: float | None, safe: bool) -> None:
         with self._lifecycle:
@@ -336,6 +376,8 @@ class StandIn:
         elif r.kind == "page":
             r.headers += [("X-Hudson", "1.395"), ("X-Frame-Options", "sameorigin")]
         r.headers.append(("X-Instance-Identity", self.identity))
+        # Not a Jenkins header: tells clients they talk to the stand-in, whatever X-Jenkins says.
+        r.headers.append((STANDIN_HEADER, model.version))
         if req.new_session:
             r.headers.append(("Set-Cookie", f"{model.sessions.cookie_name}={req.session_id}; {COOKIE_FLAGS}"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +23,8 @@ from dindjobs.standin.runs import Run
 log = logging.getLogger("dindjobs.standin")
 
 UNSAFE = "?*/\\%!@#$^&|<>[]:;"
+PIPELINE_REFUSAL = ("running pipelines needs jenkins.war: the dindjobs stand-in stores Pipeline jobs "
+                    "but cannot run them (use the wrapper image built on jenkins/jenkins)")
 RESULT_COLORS = {"SUCCESS": "blue", "UNSTABLE": "yellow", "FAILURE": "red", "ABORTED": "aborted",
                  "NOT_BUILT": "notbuilt"}
 
@@ -156,6 +158,7 @@ class Job(Item):
     """``hudson.model.FreeStyleProject`` with its builds."""
 
     java_class = xmlconfig.FREESTYLE
+    build_refusal: str | None = None  # why builds of this job cannot run here, if they cannot
 
     def __init__(self, parent: ItemGroup, name: str, config: str, version: str) -> None:
         super().__init__(parent, name, config, version)
@@ -275,15 +278,28 @@ class _ParamDef(Bean):
                 Prop("type", self.p.kind.rsplit(".", 1)[-1], 3)]
 
 
-def make_item(parent: ItemGroup, name: str, config: str, version: str) -> Item:
-    """A Folder or Job for a normalised config (raises xmlconfig.BadConfig)."""
-    kind = xmlconfig.item_type(config)
-    cls = Folder if kind == xmlconfig.FOLDER else Job
-    return cls(parent, name, config, version)
+class PipelineJob(Job):
+    """``org.jenkinsci.plugins.workflow.job.WorkflowJob``: stored, read and deleted like any job;
+    its builds end at once, since running a pipeline takes the Pipeline engine of jenkins.war."""
+
+    java_class = xmlconfig.PIPELINE
+    run_class = "org.jenkinsci.plugins.workflow.job.WorkflowRun"
+    build_refusal = PIPELINE_REFUSAL
 
 
-def load_children(group: ItemGroup, version: str) -> None:
-    """Load every item under ``group.dir / "jobs"`` (recursively); broken ones are skipped."""
+ITEM_CLASSES = {xmlconfig.FOLDER: Folder, xmlconfig.FREESTYLE: Job, xmlconfig.PIPELINE: PipelineJob}
+
+
+def make_item(parent: ItemGroup, name: str, config: str, version: str, plugins: Container[str] | None = None) -> Item:
+    """The item for a normalised config (raises xmlconfig.BadConfig, also for a type whose
+    plugin is not among ``plugins`` when that is given)."""
+    kind = xmlconfig.item_type(config, plugins)
+    return ITEM_CLASSES[kind](parent, name, config, version)
+
+
+def load_children(group: ItemGroup, version: str, plugins: Container[str] | None = None) -> None:
+    """Load every item under ``group.dir / "jobs"`` (recursively); broken ones, and those whose
+    plugin is missing, are skipped with a warning, as Jenkins does."""
     base = group.dir / "jobs"
     if not base.is_dir():
         return
@@ -292,12 +308,12 @@ def load_children(group: ItemGroup, version: str) -> None:
         if not cfg.is_file():
             continue
         try:
-            item = make_item(group, d.name, cfg.read_text(encoding="utf-8"), version)
+            item = make_item(group, d.name, cfg.read_text(encoding="utf-8"), version, plugins)
         except (xmlconfig.BadConfig, OSError, UnicodeDecodeError) as exc:
             log.warning("failed to load %s: %s", d, exc)
             continue
         group.children[d.name.casefold()] = item
         if isinstance(item, Folder):
-            load_children(item, version)
+            load_children(item, version, plugins)
         elif isinstance(item, Job):
             item.load_runs()

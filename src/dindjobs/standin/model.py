@@ -18,6 +18,8 @@ from typing import Any
 from dindjobs.standin import xmlconfig
 from dindjobs.standin.api import Bean, Prop, Raw
 from dindjobs.standin.items import Folder, Item, ItemGroup, Job, check_good_name, load_children, make_item
+from dindjobs.standin.plugins import Plugin
+from dindjobs.standin.plugins import installed as installed_plugins
 from dindjobs.standin.queue import Queue
 from dindjobs.standin.responses import Failure, NotFound, Oops
 from dindjobs.standin.runs import Run
@@ -25,8 +27,9 @@ from dindjobs.standin.security import Policy, Realm, Sessions
 from dindjobs.standin.ui.session import SignIns
 from dindjobs.standin.views import Views
 
-VERSION = "2.492.3"
-NEW_ITEM_MODES = {xmlconfig.FREESTYLE, xmlconfig.FOLDER}
+# The Jenkins version whose REST behaviour the stand-in imitates: the one the image pins.
+VERSION = "2.580.2"
+NEW_ITEM_MODES = {xmlconfig.FREESTYLE, xmlconfig.FOLDER, xmlconfig.PIPELINE}
 
 
 class Context:
@@ -46,7 +49,8 @@ class Jenkins(ItemGroup, Bean):
     full_display_name = ""
 
     def __init__(self, home: Path, realm: Realm, policy: Policy, salt: str, *, executors: int,
-                 quiet_period: float, root_url: str | None, post_production_delay: float = 0.0) -> None:
+                 quiet_period: float, root_url: str | None, post_production_delay: float = 0.0,
+                 system_message: str | None = None) -> None:
         super().__init__()
         self.home = home
         self.dir = home
@@ -66,12 +70,20 @@ class Jenkins(ItemGroup, Bean):
         self.quieting_down = False
         self.quiet_down_reason: str | None = None
         self.use_crumbs = True
+        self.system_message = system_message
+        self.plugins: dict[str, Plugin] = {}
         self._workspaces: set[Path] = set()
 
+    @property
+    def active_plugins(self) -> set[str]:
+        """Ids of the active plugins: what decides which item types load."""
+        return {p.short_name for p in self.plugins.values() if p.active}
+
     def load(self) -> None:
-        """Read the item tree, queue and views from the home directory."""
+        """Read the plugins, item tree, queue and views from the home directory."""
+        self.plugins = installed_plugins(self.home)
         (self.home / "jobs").mkdir(parents=True, exist_ok=True)
-        load_children(self, self.version)
+        load_children(self, self.version, self.active_plugins)
         self.views.load()
         self.queue.load()
         if not (self.home / "config.xml").exists():
@@ -84,7 +96,7 @@ class Jenkins(ItemGroup, Bean):
             Prop("nodeDescription", "the Jenkins controller's built-in node"),
             Prop("nodeName", ""),
             Prop("numExecutors", self.queue.executors),
-            Prop("description", None),
+            Prop("description", self.system_message),
             Prop("jobs", lambda: [i for i in self.items() if ctx.can_read(i)]),
             Prop("overallLoad", {}),
             Prop("primaryView", self.views.primary),
@@ -128,7 +140,7 @@ class Jenkins(ItemGroup, Bean):
 
     def create_empty(self, parent: ItemGroup, name: str, mode: str) -> Item:
         """Form-mode createItem (``mode=<class>``): an empty item saved by "XStream"."""
-        if mode not in NEW_ITEM_MODES:
+        if mode not in NEW_ITEM_MODES or xmlconfig.TYPE_PLUGINS.get(mode, "") not in {"", *self.active_plugins}:
             raise Failure(f"No item type \u2018{mode}\u2019 is known")
         self._check_free(parent, name)
         return self._install(parent, name, xmlconfig.EMPTY_CONFIGS[mode])
@@ -140,7 +152,7 @@ class Jenkins(ItemGroup, Bean):
 
     def _install(self, parent: ItemGroup, name: str, text: str) -> Item:
         """A new item under ``parent`` with config ``text``, in a fresh directory (build #1 next)."""
-        item = make_item(parent, name, text, self.version)  # raises BadConfig before anything is written
+        item = make_item(parent, name, text, self.version, self.active_plugins)  # raises BadConfig before anything is written
         if parent.child_dir(name).exists():
             shutil.rmtree(parent.child_dir(name))
         item.set_config(text)
@@ -155,7 +167,7 @@ class Jenkins(ItemGroup, Bean):
         """config.xml POST: Oops (500) on bad XML or another item type; the old config is kept."""
         try:
             normalised = xmlconfig.normalise(text)
-            kind = xmlconfig.item_type(normalised)
+            kind = xmlconfig.item_type(normalised, self.active_plugins)
         except xmlconfig.BadConfig as exc:
             raise Oops(str(exc)) from None
         if kind != item.java_class:

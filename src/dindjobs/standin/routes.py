@@ -28,9 +28,6 @@ from dindjobs.standin.web import api_answer, check, index, require_post, root_ur
 ALWAYS_READABLE = {"login", "logout", "whoAmI", "securityRealm", "instance-identity", "error", "oops",
                    "accessDenied", "signup", "adjuncts", "tcpSlaveAgentListener", "federatedLoginService"} | ui.SIGN_IN_PATHS
 TOKEN_GENERATOR = ["descriptorByName", "jenkins.security.ApiTokenProperty", "generateNewToken"]
-PLUGINS = [
-    ("cloudbees-folder", "Folders Plugin", "6.975.v4161e479479f"),
-]
 
 
 def dispatch(app: Any, model: Jenkins, req: Request) -> Response:
@@ -80,11 +77,11 @@ def dispatch(app: Any, model: Jenkins, req: Request) -> Response:
         return computer_route(model, req, rest)
     if head == "pluginManager" and rest[:1] == ["api"]:
         check(model, req, "Overall/SystemRead")
-        plugins = [Raw("hudson.PluginWrapper", 1, active=True, backupVersion=None, bundled=False,
-                       deleted=False, dependencies=[], downgradable=False, enabled=True, hasUpdate=False,
-                       longName=long, pinned=False, requiredCoreVersion="2.479.1", shortName=short,
-                       supportsDynamicLoad="MAYBE", url=f"https://plugins.jenkins.io/{short}", version=ver)
-                   for short, long, ver in PLUGINS]
+        plugins = [Raw("hudson.PluginWrapper", 1, active=p.active, backupVersion=None, bundled=False,
+                       deleted=False, dependencies=[], downgradable=False, enabled=p.active, hasUpdate=False,
+                       longName=p.long_name, pinned=False, shortName=p.short_name, supportsDynamicLoad="MAYBE",
+                       url=f"https://plugins.jenkins.io/{p.short_name}", version=p.version)
+                   for p in model.plugins.values()]
         return api_answer(Raw("hudson.LocalPluginManager", plugins=plugins), rest, req, model)
     raise NotFound()
 

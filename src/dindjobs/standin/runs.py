@@ -91,6 +91,7 @@ class Run(Bean):
     def __init__(self, job: Any, number: int, queue_id: int, causes: list[Cause],
                  params: list[tuple[str, str, str]], timestamp: int | None = None) -> None:
         self.job = job
+        self.java_class = getattr(job, "run_class", Run.java_class)
         self.number = number
         self.queue_id = queue_id
         self.causes = causes
@@ -269,8 +270,13 @@ class Run(Bean):
                 self.state = BUILDING
                 self.save()
             out.write(b"Running as SYSTEM\n")
-            out.write(f"Building in workspace {workspace}\n".encode())
-            result = "SUCCESS"
+            refusal = getattr(self.job, "build_refusal", None)
+            if refusal:
+                out.write(f"ERROR: {refusal}\n".encode())
+                steps = []
+            else:
+                out.write(f"Building in workspace {workspace}\n".encode())
+            result = "NOT_BUILT" if refusal else "SUCCESS"
             try:
                 workspace.mkdir(parents=True, exist_ok=True)
                 for command in steps:

@@ -1,9 +1,9 @@
-"""Users, API tokens, HTTP sessions, CSRF crumbs and permissions, as Jenkins 2.4xx has them.
+"""Users, API tokens, HTTP sessions, CSRF crumbs and permissions, as Jenkins 2.580 has them.
 
 - Basic auth takes ``user:password`` or ``user:apitoken``; bad credentials are a 401, never a
   fall-back to anonymous. Token auth is exempt from crumbs; password auth is not.
-- A crumb is the SHA-256 of (instance salt, user name, client IP, session id): a crumb from one
-  session is useless on another, and sessions die with every (re)start.
+- A crumb is the SHA-256 of (instance salt, user name, session id), as from Jenkins 2.543 on (no
+  client IP): a crumb from one session is useless on another, and sessions die with every (re)start.
 - The authorization strategy is "logged-in users can do anything", with optional anonymous
   read access and optional per-user restrictions (global and per item) to exercise 403 vs 404.
 """
@@ -219,8 +219,10 @@ class Sessions:
             return True
 
     def crumb(self, user: str, ip: str, sid: str | None) -> str:
-        """The crumb for (user, client IP, session); 64 hex characters."""
-        material = f"{self.salt};{user};{ip};{sid or ''}"
+        """The crumb for (user, session); 64 hex characters. ``ip`` is not part of it: since
+        Jenkins 2.543 crumbs no longer include the client IP (the parameter stays for callers)."""
+        del ip
+        material = f"{self.salt};{user};{sid or ''}"
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
     def crumb_ok(self, given: str | None, user: str, ip: str, sid: str | None) -> bool:

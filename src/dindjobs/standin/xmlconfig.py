@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
+from collections.abc import Container
 from xml.parsers import expat
 
 FREESTYLE = "hudson.model.FreeStyleProject"
 FOLDER = "com.cloudbees.hudson.plugins.folder.Folder"
+PIPELINE = "org.jenkinsci.plugins.workflow.job.WorkflowJob"
 
 # XML root element -> Java class of the top-level item it describes.
-ROOT_TYPES = {"project": FREESTYLE, FOLDER: FOLDER}
+ROOT_TYPES = {"project": FREESTYLE, FOLDER: FOLDER, "flow-definition": PIPELINE}
 TYPE_ROOTS = {v: k for k, v in ROOT_TYPES.items()}
+# The plugin that provides each item class (core's need none): without it Jenkins cannot load one.
+TYPE_PLUGINS = {FOLDER: "cloudbees-folder", PIPELINE: "workflow-job"}
 
 
 class BadConfig(Exception):
@@ -122,12 +126,19 @@ def root_tag(text: str) -> str:
         raise BadConfig(f"malformed XML: {exc}") from None
 
 
-def item_type(text: str) -> str:
-    """The Java class a config describes; BadConfig if not a top-level item we support."""
+def item_type(text: str, plugins: Container[str] | None = None) -> str:
+    """The Java class a config describes; BadConfig if not a top-level item we support, or (when
+    ``plugins``, the active plugin ids, is given) if the plugin providing it is not installed."""
     tag = root_tag(text)
     if tag not in ROOT_TYPES:
         raise BadConfig(f"{tag} is not a known top-level item type")
-    return ROOT_TYPES[tag]
+    kind = ROOT_TYPES[tag]
+    needed = TYPE_PLUGINS.get(kind)
+    if plugins is not None and needed and needed not in plugins:
+        # What XStream says when the class is missing: the plugin is not installed.
+        raise BadConfig(f"com.thoughtworks.xstream.mapper.CannotResolveClassException: {tag} "
+                        f"(the {needed} plugin is not installed)")
+    return kind
 
 
 @dataclasses.dataclass
@@ -266,5 +277,15 @@ NEW_FREESTYLE = """<?xml version='1.1' encoding='UTF-8'?>
   <buildWrappers/>
 </project>"""
 
+NEW_PIPELINE = """<?xml version='1.1' encoding='UTF-8'?>
+<flow-definition plugin="workflow-job">
+  <actions/>
+  <description></description>
+  <keepDependencies>false</keepDependencies>
+  <properties/>
+  <triggers/>
+  <disabled>false</disabled>
+</flow-definition>"""
+
 # What a form-mode createItem (`mode=<class>`) saves for a new, empty item.
-EMPTY_CONFIGS = {FOLDER: NEW_FOLDER, FREESTYLE: NEW_FREESTYLE}
+EMPTY_CONFIGS = {FOLDER: NEW_FOLDER, FREESTYLE: NEW_FREESTYLE, PIPELINE: NEW_PIPELINE}

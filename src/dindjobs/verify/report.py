@@ -78,6 +78,7 @@ class JobReport:
     started: float | None = None  # the build's start, epoch seconds (Jenkins' timestamp)
     wall: float = 0.0  # our time for this job, trigger to final log
     reason: str | None = None  # why it failed, in one line
+    skipped: str | None = None  # why it was not run at all (never counted as proved)
     evidence: Evidence = field(default_factory=Evidence)
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -95,6 +96,8 @@ class JobReport:
 
     def proof_text(self) -> str:
         """``held (5/5)``, ``FAILED: ...`` or ``skipped: ...`` for the report table."""
+        if self.skipped:
+            return f"skipped: {self.skipped}"
         if not self.checks:
             return "not checked" if self.result == "SUCCESS" or self.result is None else "not checked (build failed)"
         failed = [c.name for c in self.checks if c.status == FAIL]
@@ -110,7 +113,7 @@ class JobReport:
             "job": self.job, "build": self.build, "queue_id": self.queue_id, "url": self.url,
             "result": self.result, "seconds": self.seconds, "started": self.started,
             "wall_seconds": round(self.wall, 3),
-            "ok": self.ok, "reason": self.reason, "evidence": self.evidence.to_json(),
+            "ok": self.ok, "skipped": self.skipped, "reason": self.reason, "evidence": self.evidence.to_json(),
             "checks": [c.to_json() for c in self.checks], "notes": self.notes,
             "console_tail": [] if self.ok else self.console_tail,
         }
@@ -127,7 +130,9 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.jobs) and all(j.ok for j in self.jobs)
+        """Every job that could run was proved, and at least one was (skipped jobs prove nothing)."""
+        ran = [j for j in self.jobs if not j.skipped]
+        return bool(ran) and all(j.ok for j in ran)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -152,6 +157,9 @@ class VerifyReport:
         text = f"{good}/{len(self.jobs)} jobs built and proved nested in {self.seconds:.1f} s"
         if skipped:
             text += f"; {skipped} with skipped checks (not counted as proved)"
+        not_run = sum(bool(j.skipped) for j in self.jobs)
+        if not_run:
+            text += f"; {not_run} skipped (not run, not counted as proved)"
         return text
 
     def to_json(self) -> dict:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dindjobs.errors import DindjobsError, JenkinsError, JenkinsNotFoundError
+from dindjobs.jenkins.identity import PIPELINE_CLASS, PIPELINE_ON_STANDIN
 from dindjobs.jobs.render import render
 from dindjobs.verify.nesting import Nesting
 from dindjobs.verify.report import ANNOTATION, JobReport, VerifyReport, diagnose, parse_evidence
@@ -80,6 +81,10 @@ class _Follow:
     def run(self, trigger: bool) -> JobReport:
         start = self.clock()
         try:
+            if self._pipeline_on_standin():
+                self.report.skipped = PIPELINE_ON_STANDIN
+                self.state("skipped: " + PIPELINE_ON_STANDIN)
+                return self.report
             number = self._trigger() if trigger else self._last_build()
             if number is not None:
                 self._follow(number)
@@ -88,6 +93,11 @@ class _Follow:
         finally:
             self.report.wall = self.clock() - start
         return self.report
+
+    def _pipeline_on_standin(self) -> bool:
+        """A Pipeline job on the dindjobs stand-in, which stores pipelines but cannot run them."""
+        cls = self.client.job_info(self.job, tree="name").get("_class")  # the answer also says who answered
+        return cls == PIPELINE_CLASS and bool(getattr(self.client, "standin", None))
 
     def _trigger(self) -> int | None:
         info = self.client.job_info(self.job, tree=f"{PARAM_TREE},queueItem[id]")

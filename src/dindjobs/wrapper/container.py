@@ -27,12 +27,15 @@ import docker.types
 
 from dindjobs.config import DEFAULT_NAME
 from dindjobs.errors import DockerEngineError, TimeoutExpired, WrapperError
+from dindjobs.jenkins.identity import label_from_headers
 from dindjobs.progress import Progress, no_progress
 from dindjobs.wrapper.engine import connect, create_container, engine_error, engine_errors, engine_facts
 from dindjobs.wrapper.spec import (
     DOCKER_DATA,
     JENKINS_HOME,
+    LABEL_NAME,
     LABEL_NETWORK,
+    LABEL_ROLE,
     LABEL_SECURITY,
     LABEL_SETTINGS,
     LABEL_URL,
@@ -53,6 +56,7 @@ ARCHIVE_CHUNK = 1 << 20
 VOLUME_ROLES = ("jenkins-home", "docker-data")
 CAPS_ERROR = "unable to apply caps"
 UP_HINT = "start it with `dindjobs up`"
+HELPER_ROLES = ("restore", "backup")
 
 
 @dataclasses.dataclass
@@ -82,6 +86,11 @@ class DownResult:
 def is_running(container) -> bool:
     """Whether a container (docker SDK object) is running."""
     return container.status == "running"
+
+
+def no_wrapper(name: str) -> WrapperError:
+    """The one error for a wrapper that does not exist (status, logs and doctor exit 1 with it)."""
+    return WrapperError(f"no wrapper named {name}", hint=UP_HINT)
 
 
 def find_running(name: str, timeout: int = 60) -> tuple[Wrapper | None, str | None]:
@@ -144,7 +153,7 @@ class Wrapper:
         """Our container, which must exist (running or not); else a WrapperError saying what to do."""
         container = self.owned()
         if container is None:
-            raise WrapperError(f"no wrapper named {self.name}", hint=UP_HINT)
+            raise no_wrapper(self.name)
         return container
 
     def running_container(self):
@@ -254,6 +263,7 @@ class Wrapper:
              stop_timeout: int = STOP_TIMEOUT, forget: Path | None = None, strict: bool = False) -> DownResult:
         """Stop the wrapper gracefully and remove it; with ``remove_volumes``, remove our labelled volumes.
 
+        Our helper containers left by an interrupted restore or backup go first with the volumes.
         A volume of this wrapper's name that dindjobs did not create is kept; with ``strict`` it is
         an error before anything is touched (restore must not load into it). ``forget``: a state
         file (the generated admin password) deleted once the volumes are gone, since a fresh
@@ -265,6 +275,9 @@ class Wrapper:
         if strict and remove_volumes and foreign:
             raise WrapperError(f"volume {foreign[0]} was not created by dindjobs: leaving it alone",
                                hint="remove it yourself, or use another --name")
+        if remove_volumes:  # an interrupted restore's or backup's helper would hold the volumes
+            for helper in self.remove_helpers():
+                progress(f"removed {helper}, left by an interrupted restore or backup")
         state = "absent"
         if container is not None:
             progress(f"stopping wrapper {self.name} (up to {stop_timeout}s for Jenkins, then the nested daemon)")
@@ -286,9 +299,12 @@ class Wrapper:
                 volumes[volume_name] = "removed"
                 progress(f"volume {volume_name} removed")
         result = DownResult(self.name, state, volumes)
-        if remove_volumes and forget is not None and forget.exists() and not foreign:
-            forget.unlink()
-            result.password_file = f"removed {forget}"
+        if remove_volumes and forget is not None and not foreign:
+            if forget.exists():
+                forget.unlink()
+                result.password_file = f"removed {forget}"
+            with contextlib.suppress(OSError):  # the wrapper's state directory, when nothing else is left in it
+                forget.parent.rmdir()
         return result
 
     # --- volumes -------------------------------------------------------------------------------
@@ -528,13 +544,68 @@ class Wrapper:
                 self.client.api.remove_container(created["Id"], force=True)
 
 
+    # --- helper containers (backup/restore) ---------------------------------------------------
+
+    def remove_helpers(self) -> list[str]:
+        """Remove this wrapper's helper containers (labelled as ours, role ``restore`` or
+        ``backup``) that an interrupted restore or backup left holding the volumes; their names."""
+        removed = []
+        with engine_errors():
+            for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_NAME}={self.name}"}):
+                if is_managed(container.labels, self.name) and container.labels.get(LABEL_ROLE) in HELPER_ROLES:
+                    container.remove(force=True)
+                    removed.append(container.name)
+        return removed
+
+    def volume_tar(self, image: str, path: str) -> Iterator[bytes]:
+        """A tar stream of ``path`` written by GNU tar in a helper container of ``image`` (the
+        wrapper's own, stopped) with both volumes mounted read-only. Unlike the engine's archive
+        API it keeps every extended attribute: overlay2 marks a directory that a layer replaced
+        wholesale with ``trusted.overlay.opaque``, and without it the lower layers show through."""
+        parent, _, top = path.rstrip("/").rpartition("/")
+        command = ["--create", "--file=-", "--format=posix", "--xattrs", "--xattrs-include=*", "--numeric-owner",
+                   "--pax-option=delete=atime,delete=ctime", f"--directory={parent or '/'}", top]
+        mounts = [docker.types.Mount(JENKINS_HOME, self.jenkins_home_volume, type="volume", read_only=True),
+                  docker.types.Mount(DOCKER_DATA, self.docker_data_volume, type="volume", read_only=True)]
+        name = f"{self.name}-backup"
+        with engine_errors():
+            with contextlib.suppress(docker.errors.NotFound):
+                stale = self.client.containers.get(name)
+                if is_managed(stale.labels, self.name):
+                    stale.remove(force=True)
+            # Reading trusted.* attributes needs CAP_SYS_ADMIN; nothing else is granted.
+            host_config = self.client.api.create_host_config(
+                mounts=mounts, network_mode="none", cap_add=["SYS_ADMIN"], log_config={"Type": "none"})
+            created = self.client.api.create_container(
+                image, command=command, entrypoint=["tar"], user="0", name=name, host_config=host_config,
+                labels=managed_labels(self.name, "backup"))
+        try:
+            stderr = bytearray()
+            with engine_errors():
+                frames = self.client.api.attach(created["Id"], stdout=True, stderr=True, stream=True, demux=True)
+                self.client.api.start(created["Id"])
+                for out, err in frames:
+                    if err:
+                        stderr += err[-4096:]
+                    if out:
+                        yield out
+                code = self.client.api.wait(created["Id"]).get("StatusCode")
+            if code != 0:
+                raise WrapperError(f"tar of {path} in the helper container failed (exit {code}): "
+                                   f"{_last_line(stderr.decode('utf-8', 'replace'))}")
+        finally:
+            with engine_errors():
+                self.client.api.remove_container(created["Id"], force=True)
+
+
 def probe_http(url: str, timeout: float = 5.0) -> dict[str, object]:
-    """A plain HTTP GET of Jenkins' login page: reachable (any HTTP answer) and the status code."""
+    """A plain HTTP GET of Jenkins' login page: reachable (any HTTP answer), the status code and
+    which Jenkins answered (``server``, from the response headers; None if they do not say)."""
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/login", timeout=timeout) as response:  # noqa: S310
-            return {"reachable": True, "status": response.status}
+            return {"reachable": True, "status": response.status, "server": label_from_headers(response.headers)}
     except urllib.error.HTTPError as exc:
-        return {"reachable": True, "status": exc.code}
+        return {"reachable": True, "status": exc.code, "server": label_from_headers(exc.headers)}
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return {"reachable": False, "error": str(reason)}

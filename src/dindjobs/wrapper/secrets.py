@@ -7,6 +7,7 @@ container's environment: the container gets the file as a read-only bind mount.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -28,6 +29,13 @@ class AdminPassword:
 def admin_password_path(wrapper_state_dir: Path) -> Path:
     """The state file holding a wrapper's admin password."""
     return wrapper_state_dir / ADMIN_PASSWORD_FILE
+
+
+def discard_admin_password(wrapper_state_dir: Path) -> None:
+    """Delete the state file holding a wrapper's admin password, and its directory if left empty."""
+    admin_password_path(wrapper_state_dir).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        wrapper_state_dir.rmdir()
 
 
 def ensure_admin_password(wrapper_state_dir: Path, env: Mapping[str, str] | None = None) -> AdminPassword:

@@ -1,0 +1,127 @@
+"""Sync several Jenkins from one job tree (see :mod:`dindjobs.targets` for what a target is).
+
+The YAML is rendered once per distinct set of target ``vars`` (once when no target sets any);
+each target is then planned and applied by :func:`run_sync` in a thread of its own, with its
+own ledger, sync lock, credentials and bounded pool of workers. A target that fails (down,
+credentials refused) is reported and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dindjobs.errors import DindjobsError, ExitCode
+from dindjobs.jobs.apply import ItemResult
+from dindjobs.jobs.plan import Plan
+from dindjobs.jobs.render import Rendered, render
+from dindjobs.jobs.render_cache import cached_render
+from dindjobs.jobs.sync import SyncOutcome, run_sync
+from dindjobs.targets import Target, combined_exit, run_each
+
+
+@dataclass
+class TargetOutcome:
+    """What one target's sync did, or the error that stopped it."""
+
+    target: Target
+    outcome: SyncOutcome | None = None
+    error: DindjobsError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None or self.outcome is None:
+            return int(ExitCode.ERROR)
+        return int(self.outcome.exit_code)
+
+    @property
+    def error_line(self) -> str:
+        return self.error.one_line() if self.error is not None else ""
+
+    def to_json(self) -> dict:
+        data: dict = {"url": self.target.settings.url, "exit_code": self.exit_code}
+        if self.target.variables:
+            data["vars"] = dict(self.target.variables)
+        if self.outcome is not None:
+            data.update(self.outcome.to_json())
+        else:
+            data["error"] = self.error_line
+        return data
+
+
+@dataclass
+class MultiOutcome:
+    """Every target's outcome, in the order the targets were given."""
+
+    targets: list[TargetOutcome] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when no target could run, 3 when one failed or has failed items, 2 when one has
+        changes pending (--plan), else 0."""
+        return combined_exit([None if t.error is not None else t.exit_code for t in self.targets])
+
+    @property
+    def interrupted(self) -> bool:
+        return any(t.outcome is not None and t.outcome.result is not None and t.outcome.result.interrupted
+                   for t in self.targets)
+
+    def to_json(self) -> dict:
+        return {"targets": {t.target.name: t.to_json() for t in self.targets}, "exit_code": self.exit_code}
+
+
+def render_for_targets(targets: Sequence[Target], paths: Sequence[str | os.PathLike[str]], *,
+                       recursive: bool = True, excludes: Sequence[str] = (),
+                       conf_path: str | os.PathLike[str] | None = None,
+                       use_cache: bool = True) -> dict[tuple, Rendered]:
+    """The YAML rendered once per distinct set of target variables (raises RenderError), from
+    the render cache unless ``use_cache`` is False (the variables are part of its key)."""
+    renders: dict[tuple, Rendered] = {}
+    render_one = cached_render if use_cache else render
+    for target in targets:
+        if target.variables not in renders:
+            renders[target.variables] = render_one(paths, recursive=recursive, excludes=excludes,
+                                                   conf_path=conf_path, variables=dict(target.variables))
+    return renders
+
+
+def sync_targets(
+    targets: Sequence[Target],
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    recursive: bool = True,
+    excludes: Sequence[str] = (),
+    confirm: Callable[[Target, Plan], bool] | None = None,
+    on_plan: Callable[[Target, Plan], None] | None = None,
+    on_result: Callable[[Target, ItemResult, int, int], None] | None = None,
+    on_progress: Callable[[Target, str], None] | None = None,
+    stop: threading.Event | None = None,
+    use_cache: bool = True,
+    **options: object,
+) -> MultiOutcome:
+    """Render once, then sync every target at the same time; ``options`` go to :func:`run_sync`
+    (``plan_only``, ``prune``, ``force``, ``adopt``, ``lock_timeout``, ``ready_timeout``,
+    ``read_workers``). ``use_cache`` as for :func:`render_for_targets`.
+
+    A YAML error raises before any target is contacted; any other error of a target is kept in
+    its :class:`TargetOutcome` and the others go on. The callbacks get the target first.
+    """
+    stop = stop or threading.Event()
+    renders = render_for_targets(targets, paths, recursive=recursive, excludes=excludes,
+                                 conf_path=targets[0].settings.conf_path if targets else None,
+                                 use_cache=use_cache)
+
+    def one(target: Target) -> SyncOutcome:
+        def bind(callback):
+            return None if callback is None else (lambda *args: callback(target, *args))
+        try:
+            return run_sync(target.settings, paths, recursive=recursive, excludes=excludes,
+                            rendered=renders[target.variables], confirm=bind(confirm), on_plan=bind(on_plan),
+                            on_result=bind(on_result), on_progress=bind(on_progress), stop=stop,
+                            **options)  # type: ignore[arg-type]
+        except InterruptedError:
+            raise DindjobsError("stopped while waiting for the sync lock; nothing applied") from None
+
+    return MultiOutcome([TargetOutcome(each.target, each.value, each.error) for each in run_each(targets, one)])
