@@ -18,8 +18,9 @@ def test_targets_read_the_workers_4_row_and_say_met_or_missed():
         stats.row("2 no-op 500 (JJB warm cache)", "requests", _m(511, "req"), _m(0, "req"), None,
                   note="dindjobs writes: 0, JJB writes: 0"),
         stats.row("5 wait latency (20 starts)", "ready -> wait returns", _m(0.08)),
-        stats.row("9 no-op 500 w4, stand-in", "wall time", _m(1), _m(2), _m(0.6, "x")),
-        stats.row("9 no-op 500 w4, double +20 ms", "wall time", _m(1), _m(2.5), _m(0.4, "x")),
+        stats.row("10 no-op 500 w4, stand-in", "wall time", _m(1), _m(2), _m(0.6, "x")),
+        stats.row("10 no-op 500 w4, double +20 ms", "wall time", _m(1), _m(2.5), _m(0.4, "x")),
+        stats.row("9 no-op 3 targets x 500", "wall time", _m(1.2), _m(1), _m(1.2, "x")),
     ]
     lines = targets(rows)
     assert lines[0] == "cold push <= 0.5x JJB --workers 4: 0.50 (met)"
@@ -30,6 +31,9 @@ def test_targets_read_the_workers_4_row_and_say_met_or_missed():
     assert lines[6].endswith("not measured")
     assert lines[8] == "wait latency median <= 0.25 s: 0.08 (met)"
     assert lines[10] == "no-op sends only reads: dindjobs writes: 0, JJB writes: 0"
+    # the three-target rows (scenario 9) and the no-op rows (scenario 10) never stand in for each other
+    assert lines[11].startswith("3 targets cold") and lines[11].endswith("not measured")
+    assert lines[12] == "3 targets no-op <= 1.3x one target: 1.20 (met)"
 
 
 def test_noop_rows_pair_both_servers_and_split_our_time():
@@ -44,9 +48,9 @@ def test_noop_rows_pair_both_servers_and_split_our_time():
                          "read_requests": 501}] * 2
     rows = jobs.noop_rows(cells, 500)
     by = {(r["scenario"], r["measure"]): r for r in rows}
-    wall = by[("9 no-op 500 w4, double +20 ms", "wall time")]
+    wall = by[("10 no-op 500 w4, double +20 ms", "wall time")]
     assert wall["ratio"]["median"] == 0.5 and wall["target"] == "<= 0.50x"
-    assert by[("9 no-op 500 w4, stand-in", "wall time")]["ratio"]["median"] == 0.25
-    assert by[("9 no-op 500 w4, stand-in", "  dindjobs reads")]["ours"]["median"] == 0.3
-    assert "render cache hits: 2/2" in by[("9 no-op 500 w4, stand-in", "  dindjobs compare")]["note"]
-    assert ("9 cold 500 w4, stand-in", "  dindjobs reads") not in by
+    assert by[("10 no-op 500 w4, stand-in", "wall time")]["ratio"]["median"] == 0.25
+    assert by[("10 no-op 500 w4, stand-in", "  dindjobs reads")]["ours"]["median"] == 0.3
+    assert "render cache hits: 2/2" in by[("10 no-op 500 w4, stand-in", "  dindjobs compare")]["note"]
+    assert ("10 cold 500 w4, stand-in", "  dindjobs reads") not in by
