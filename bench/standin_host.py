@@ -1,6 +1,6 @@
 """A Jenkins stand-in in its own process, with a line protocol for the benchmark driver.
 
-Run as ``python -m bench.standin_host --home DIR --users FILE [--startup-delay S]``. It hosts
+Run as ``python -m bench.standin_host --home DIR --users FILE [--startup-delay S] [--request-delay S]``. It hosts
 :class:`dindjobs.standin.app.StandIn` (so the clients' CPU and memory are measured apart from the
 server's) and talks on stdin/stdout:
 
@@ -12,6 +12,11 @@ server's) and talks on stdin/stdout:
 - ``restart DELAY DOWN`` restarts it like ``/restart`` (DELAY seconds of 503 "restarting", then
   DOWN seconds with the port closed, then a boot) and prints ``OK`` at once; ``restarted`` waits
   for the restart to end and prints ``RESTARTED <seconds from the command to ready again>``.
+
+``--request-delay S`` makes it a slower Jenkins double: every request waits S seconds in its
+handler thread before it is answered (requests still overlap, as in Jetty's thread pool). It
+models what a real Jenkins spends per request (XStream, disk, security checks) that the
+stand-in does not; it exists for benchmarks only.
 """
 
 from __future__ import annotations
@@ -71,13 +76,28 @@ class _Restart:
         return self._seconds
 
 
+def slow_down(delay: float) -> None:
+    """Every request handled from now on waits ``delay`` seconds first (see the module doc)."""
+    handle = server.Handler._handle
+
+    def delayed(self) -> None:
+        time.sleep(delay)
+        handle(self)
+
+    for method in ("do_GET", "do_POST", "do_HEAD", "do_PUT", "do_DELETE"):
+        setattr(server.Handler, method, delayed)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="stand-in host for the benchmarks")
     parser.add_argument("--home", required=True)
     parser.add_argument("--users", required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--startup-delay", type=float, default=0.0)
+    parser.add_argument("--request-delay", type=float, default=0.0, help="seconds added to every request")
     args = parser.parse_args(argv)
+    if args.request_delay > 0:
+        slow_down(args.request_delay)
     # The stand-in must answer without Nagle's delayed-ACK stall (40 ms a response, which Jetty
     # never has): a 500-job `jenkins-jobs update` took 26 s with it and 5.8 s without. It sets
     # TCP_NODELAY itself since 74d70d6; refuse to measure an older one.

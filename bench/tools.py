@@ -72,7 +72,8 @@ class Credentials:
 class StandinProc:
     """``bench.standin_host`` in a child process; see that module for the line protocol."""
 
-    def __init__(self, home: Path, creds: Credentials, startup_delay: float = 0.0, wait: bool = True) -> None:
+    def __init__(self, home: Path, creds: Credentials, startup_delay: float = 0.0, wait: bool = True,
+                 request_delay: float = 0.0) -> None:
         self.home = home
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
@@ -80,7 +81,7 @@ class StandinProc:
         self._log = open(home.parent / f"{home.name}.log", "wb")  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.standin_host", "--home", str(home), "--users", str(creds.users_file),
-             "--startup-delay", f"{startup_delay:.3f}"],
+             "--startup-delay", f"{startup_delay:.3f}", "--request-delay", f"{request_delay:.4f}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1, cwd=REPO, env=env)
         self.lines: queue.Queue[str] = queue.Queue()
         self.ready_at: float | None = None
@@ -178,6 +179,7 @@ class Dindjobs(Client):
 
     def cold(self) -> None:
         shutil.rmtree(self.workdir / "state", ignore_errors=True)
+        shutil.rmtree(self.workdir / "xdg-cache", ignore_errors=True)  # the render cache too
 
     def env(self) -> dict:
         return dindjobs_env(DINDJOBS_TOKEN_FILE=str(self.creds.token_file),
@@ -187,8 +189,20 @@ class Dindjobs(Client):
         return dindjobs_argv("--url", standin.url, "--user", ADMIN, *args)
 
     def push(self, standin: StandinProc, yaml_dir: Path, timeout: float = 900) -> Run:
-        argv = self.argv(standin, "sync", "--yes", "--workers", str(self.workers), str(yaml_dir))
+        argv = self.argv(standin, "sync", "--yes", "--timings", "--workers", str(self.workers), str(yaml_dir))
         return measure(argv, env=self.env(), timeout=timeout, log_dir=self.workdir).check()
+
+
+def timings(run: Run) -> dict | None:
+    """Where a ``dindjobs sync --timings`` run spent its time (seconds): ``render``, ``reads``,
+    ``compare``, ``plan``, ``apply``, ``total`` (in the process), plus ``startup``: the wall time
+    outside it (interpreter, imports, settings, exit). None when the run printed none."""
+    line = next((t for t in run.stderr.splitlines() if t.startswith("dindjobs timings: ")), None)
+    if line is None:
+        return None
+    data = json.loads(line.partition(": ")[2])
+    data["startup"] = max(0.0, run.seconds - data.get("total", 0.0))
+    return data
 
 
 class JJB(Client):

@@ -9,8 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from bench import standin_host
 from bench.standin_host import request_counts
 from bench.tools import ADMIN, Credentials, StandinProc
+from dindjobs.standin import server
+from dindjobs.standin.app import StandIn
 
 
 def _get(url: str, token: str) -> int:
@@ -62,3 +65,21 @@ def test_a_restart_is_timed_from_the_command_to_ready_again(tmp_path, creds):
         seconds = standin.restarted()
         assert seconds >= 0.5  # at least the 503 phase and the closed port
         assert _get(standin.url, creds.token) == 200
+
+
+def test_the_slower_double_waits_before_every_request_and_answers_the_same(monkeypatch, tmp_path):
+    waits = []
+    for method in ("do_GET", "do_POST", "do_HEAD", "do_PUT", "do_DELETE"):
+        monkeypatch.setattr(server.Handler, method, getattr(server.Handler, method))  # restored afterwards
+    monkeypatch.setattr(standin_host.time, "sleep", waits.append)
+    standin = StandIn(tmp_path / "home", port=0, quiet_period=0.0)
+    standin.start(wait=True)
+    try:
+        before = _get(standin.url, "no-such-token"), _get(standin.url + "nothing-here/", "no-such-token")
+        assert waits == []
+        standin_host.slow_down(0.02)
+        after = _get(standin.url, "no-such-token"), _get(standin.url + "nothing-here/", "no-such-token")
+    finally:
+        standin.stop()
+    assert after == before
+    assert waits == [0.02, 0.02]

@@ -69,7 +69,7 @@ def test_canonical_can_drop_top_level_elements():
 
 def test_absent_item_is_created():
     change = classify(item(), None, None, None)
-    assert change.action is Action.CREATE and change.push_xml == item().xml
+    assert change.action is Action.CREATE and change.xml_to_push() == item().xml
     assert "+      <command>echo hi</command>" in change.diff()
 
 

@@ -131,3 +131,13 @@ def test_one_warning_per_missing_component_naming_its_jobs(tmp_path):
     assert report.errors == [] and len(report.warnings) == 1
     assert report.warnings[0].startswith("job more-0, job more-1, job more-2 and 2 more: wrapper 'timestamps' "
                                          "needs the timestamper plugin, which http://x/ does not have")
+
+
+def test_a_cached_rendering_still_warns_about_a_missing_plugin(standin, tmp_path, clean_env, monkeypatch, capsys):
+    _env(monkeypatch, standin)
+    d = _yaml(tmp_path, TIMESTAMPS)
+    warning = f"job stamped-job: wrapper 'timestamps' needs the timestamper plugin, which {standin.url} does not have"
+    for cached in ("false", "true"):
+        code, out, err = run(capsys, "sync", "--plan", "--timings", str(d))
+        assert code == 2, err
+        assert f'"render_cached": {cached}' in err and warning in err, err

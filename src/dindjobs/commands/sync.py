@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sys
 import threading
@@ -116,6 +117,11 @@ class _SyncCommand(click.Command):
 @click.option("--prune", type=click.Choice(["delete", "disable"]), default=None, metavar="[=delete|disable]",
               help="Delete (or disable) items dindjobs created that are no longer in the YAML. A bare --prune deletes.")
 @click.option("--workers", type=click.IntRange(min=1, max=64), help="Parallel requests while applying. Default 4.")
+@click.option("--read-workers", type=click.IntRange(min=1, max=64),
+              help="Parallel config reads while planning (sized for the server, apart from --workers). Default 32.")
+@click.option("--no-cache", is_flag=True,
+              help="Render with JJB even when the render cache holds this YAML's rendering (Jenkins is read either way).")
+@click.option("--timings", is_flag=True, hidden=True, help="Say on stderr where the time went (for benchmarks).")
 @click.option("--yes", is_flag=True, help="Apply removals without asking.")
 @click.option("--force", is_flag=True, help="Allow more removals than the guard (10 items or 25 % of owned items).")
 @click.option("--adopt", is_flag=True, help="Take over existing items of the same name that dindjobs did not create.")
@@ -130,8 +136,8 @@ class _SyncCommand(click.Command):
 @json_option
 @pass_app
 @exits_with
-def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive, excludes, lock_timeout,
-            ready_timeout, name, target_names, all_targets, as_json) -> int:
+def command(app, paths, plan_only, prune, workers, read_workers, no_cache, timings, yes, force, adopt, recursive,
+            excludes, lock_timeout, ready_timeout, name, target_names, all_targets, as_json) -> int:
     """Render the YAML, compare it with what Jenkins has now, and create, update or restore
     what differs (folders before their contents). Unchanged items get no request; items
     changed in Jenkins since the last sync show as drifted and are restored; items that exist
@@ -148,7 +154,8 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
     targets = app.targets(target_names, all_targets)
     signals = _Signals()
     options = dict(plan_only=plan_only, prune=prune, force=force, adopt=adopt, recursive=recursive,
-                   excludes=excludes, lock_timeout=lock_timeout, ready_timeout=ready_timeout)
+                   excludes=excludes, lock_timeout=lock_timeout, ready_timeout=ready_timeout,
+                   read_workers=read_workers, use_cache=not no_cache)
     if targets is not None and len(targets) > 1:
         return _sync_many(targets, paths, options, yes=yes, signals=signals, as_json=as_json)
     settings = app.settings if targets is None else targets[0].settings
@@ -157,18 +164,22 @@ def command(app, paths, plan_only, prune, workers, yes, force, adopt, recursive,
     try:
         if targets is not None and targets[0].variables:
             rendered = render_for_targets(targets, paths, recursive=recursive, excludes=excludes,
-                                          conf_path=settings.conf_path)[targets[0].variables]
+                                          conf_path=settings.conf_path, use_cache=not no_cache)[targets[0].variables]
         with signals.installed():
             outcome = run_sync(settings, paths, rendered=rendered, plan_only=plan_only, prune=prune, force=force,
                                adopt=adopt, recursive=recursive, excludes=excludes, confirm=_confirm_removals(yes, signals),
                                on_plan=progress.plan, on_result=progress.result, on_progress=output.progress,
                                on_warning=output.progress,
-                               lock_timeout=lock_timeout, ready_timeout=ready_timeout, stop=signals.stop)
+                               lock_timeout=lock_timeout, ready_timeout=ready_timeout, stop=signals.stop,
+                               read_workers=read_workers, use_cache=not no_cache)
     except InterruptedError:
         raise Interrupted(f"{signals.name}: stopped while waiting for the sync lock; nothing applied",
                           signals.number) from None
     finally:
         progress.close()
+    if timings:
+        output.progress("dindjobs timings: " + json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                                                           for k, v in outcome.timings.items()}))
     if as_json:
         output.print_json(outcome.to_json())
     elif plan_only:

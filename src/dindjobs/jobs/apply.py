@@ -258,13 +258,14 @@ def _carry_out(change: Change, client: Jenkins, ledger: Ledger, unknown: bool) -
     kind = kind_of(change.kind)
     action = change.action
     if action in WRITES:
-        assert change.push_xml is not None
+        xml = change.xml_to_push()
+        assert xml is not None
         previous = ledger.get(change.kind, change.name)
         ledger.intend(change.kind, change.name, desired=change.desired_hash,
                       manages_disabled=change.manages_disabled)
         try:
             create = action is Action.CREATE and not (unknown and _exists(kind, client, change.name))
-            (kind.create if create else kind.update)(client, change.name, change.push_xml)
+            (kind.create if create else kind.update)(client, change.name, xml)
         except JenkinsError as exc:
             if not restarting(exc):
                 ledger.restore(change.kind, change.name, previous)  # Jenkins refused it: nothing landed

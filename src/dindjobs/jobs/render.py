@@ -22,14 +22,16 @@ import configparser
 import contextlib
 import difflib
 import functools
+import importlib.metadata
 import inspect
+import io
 import logging
 import os
 import re
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ from jenkins_jobs.config import JJBConfig
 from jenkins_jobs.constants import MAGIC_MANAGE_STRING
 from jenkins_jobs.defaults import Defaults
 from jenkins_jobs.errors import JenkinsJobsException
-from jenkins_jobs.loader import load_files
+from jenkins_jobs.loader import enum_expanded_paths, load_files
 from jenkins_jobs.loc_loader import LocDict
 from jenkins_jobs.position import Pos
 from jenkins_jobs.registry import ModuleRegistry
@@ -64,6 +66,9 @@ MAX_CHAIN_LINES = 4  # JJB's "In project ... / In job template ..." lines shown 
 
 YAML_SUFFIXES = (".yaml", ".yml")  # what JJB's loader reads from a directory
 
+#: The JJB release that renders (part of the render cache's key).
+JJB_VERSION = importlib.metadata.version("jenkins-job-builder")
+
 log = logging.getLogger(__name__)
 
 
@@ -73,11 +78,15 @@ class RenderedItem:
 
     kind: str  # "job" or "view"
     name: str  # full name; folder levels joined with "/"
-    xml_text: str | None  # JJB's output, or None to make it from `element` when first asked
+    xml_text: str | None  # JJB's output, or None to make it from the tree when first asked
     root_tag: str
     source: str = ""  # "file:line:col" of the definition, for messages
     snippet: tuple[str, ...] = ()  # the definition's line and a caret, for messages
     element: Any = field(default=None, repr=False, compare=False)  # the rendered tree
+    # The tree serialised compactly (``ET.tostring``): what a rendering keeps instead of the tree,
+    # so 5 000 items cost their bytes, not their element objects; the tree is parsed back only
+    # for an item whose XML is asked for (one that differs from Jenkins, or is shown).
+    signature_text: str | None = field(default=None, repr=False, compare=False)
     # (component type, name, plugin id) for the item type and each component JJB says needs a
     # plugin, e.g. ("project", "pipeline", "workflow-aggregator"), ("wrapper", "timestamps", "timestamper").
     plugins: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
@@ -88,13 +97,20 @@ class RenderedItem:
 
         Made on first use: JJB pretty-prints through minidom, a third of a no-op sync's CPU,
         and a sync that finds an item unchanged never needs it."""
+        return self.make_xml()
+
+    def make_xml(self) -> str:
+        """:attr:`xml` made afresh and not kept (a cold push of 5 000 items makes each once)."""
         if self.xml_text is not None:
             return self.xml_text
-        return XmlJob(self.element, self.name).output().decode("utf-8")
+        element = self.element if self.element is not None else ET.fromstring(self.signature_text)
+        return XmlJob(element, self.name).output().decode("utf-8")
 
     @functools.cached_property
     def signature(self) -> str:
         """A cheap exact serialisation of the rendered tree, for byte fingerprints."""
+        if self.signature_text is not None:
+            return self.signature_text
         if self.element is None:
             return self.xml
         return ET.tostring(self.element, encoding="unicode")
@@ -121,6 +137,7 @@ class Rendered:
     jobs: list[RenderedItem] = field(default_factory=list)
     views: list[RenderedItem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    cached: bool = False  # True when it came from the render cache, without running JJB
 
     @property
     def items(self) -> list[RenderedItem]:
@@ -151,6 +168,7 @@ def render(
     excludes: Iterable[str] = (),
     conf_path: str | os.PathLike[str] | None = None,
     variables: Mapping[str, str] | None = None,
+    on_include: Callable[[Path], None] | None = None,
 ) -> Rendered:
     """Render JJB YAML files and directories into jobs and views, validated, nothing sent.
 
@@ -159,12 +177,15 @@ def render(
     JJB-style ini whose ``[job_builder]`` options (``include_path``, ``keep_descriptions``,
     ``allow_duplicates``, ...) apply. ``variables`` (a target's ``vars``) are laid over the
     ``global`` defaults, so templates see them unless a project or template sets its own.
-    Raises :class:`RenderError`.
+    ``on_include`` is called with every path an include (``!include``, ``!include-raw*``,
+    ``!include-jinja2``, a Jinja2 ``include``) looked at, found or not, refused by the include
+    guard or not (the render cache's dependencies). Raises :class:`RenderError`.
     """
     files = _expand(paths, recursive, list(excludes))
     tree = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths]
+    # _includes_reported wraps the guarded lookup that _our_loader installs: both are active.
     with _jjb_config(conf_path) as (cfg, include_path), _quiet_jjb_logs(), _entry_points_resolved_only(), \
-            _our_loader(_IncludeGuard([*tree, *include_path])):
+            _our_loader(_IncludeGuard([*tree, *include_path])), _includes_reported(on_include):
         try:
             roots = Roots(cfg)
             load_files(cfg, roots, files)
@@ -187,6 +208,35 @@ def render(
     )
     validate(rendered)
     return rendered
+
+
+def yaml_files(
+    paths: Sequence[str | os.PathLike[str]], *, recursive: bool = True, excludes: Iterable[str] = (),
+) -> list[Path]:
+    """The YAML files :func:`render` would load for these arguments, in JJB's order, resolved."""
+    return list(enum_expanded_paths(_expand(paths, recursive, list(excludes))))
+
+
+def jjb_options(conf_path: str | os.PathLike[str] | None) -> str:
+    """The part of a JJB-style ini that reaches JJB (``[job_builder]``, ``[plugin ...]``,
+    ``[__future__]``), as ini text; never ``[jenkins]`` and its credentials. Raises ConfigError
+    (``file:line``) for an ini that cannot be read."""
+    out = io.StringIO()
+    _jjb_sections(conf_path).write(out)
+    return out.getvalue()
+
+
+def _jjb_sections(conf_path: str | os.PathLike[str] | None) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    if conf_path:
+        source = read_ini(Path(conf_path))
+        for section in source.sections():
+            # Credentials live in [jenkins]: they have no business in rendering.
+            if section == "job_builder" or section.startswith("plugin ") or section == "__future__":
+                parser[section] = dict(source.items(section, raw=True))
+    if not parser.has_section("job_builder"):
+        parser.add_section("job_builder")
+    return parser
 
 
 def _set_global_variables(roots: Roots, variables: Mapping[str, str]) -> None:
@@ -216,15 +266,7 @@ def _expand(paths: Sequence[str | os.PathLike[str]], recursive: bool, excludes: 
 def _jjb_config(conf_path: str | os.PathLike[str] | None) -> Iterator[tuple[JJBConfig, list[Path]]]:
     """A JJBConfig from an explicit temporary ini holding only the rendering sections, and the
     directories the ini's ``include_path`` allows includes from (none unless it says so)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    if conf_path:
-        source = read_ini(Path(conf_path))
-        for section in source.sections():
-            # Credentials live in [jenkins]: they have no business in rendering.
-            if section == "job_builder" or section.startswith("plugin ") or section == "__future__":
-                parser[section] = dict(source.items(section, raw=True))
-    if not parser.has_section("job_builder"):
-        parser.add_section("job_builder")
+    parser = _jjb_sections(conf_path)
     with tempfile.TemporaryDirectory(prefix="dindjobs-jjb-") as tmp:
         ini = Path(tmp) / "jenkins_jobs.ini"
         with ini.open("w", encoding="utf-8") as fh:
@@ -341,6 +383,30 @@ def _template_source(obj: BaseYamlObject, name: str) -> tuple[str, str, object]:
     """A jinja2 ``{% include %}``: found like every include tag's file, through the guard."""
     found = obj._find_file(name, obj._pos)
     return yaml_loader.read_text(found), str(found), lambda: True
+
+
+@contextlib.contextmanager
+def _includes_reported(on_include: Callable[[Path], None] | None) -> Iterator[None]:
+    """Tell ``on_include`` every candidate path an include looks at. It wraps the guarded
+    ``_find_file`` of :func:`_our_loader` (entered first), through which jinja2's
+    ``{% include %}`` goes too, so a path the guard refuses is recorded as well."""
+    if on_include is None:
+        yield
+        return
+    find_file = BaseYamlObject._find_file
+
+    def reported_find_file(self, rel_path, pos):
+        try:
+            return find_file(self, rel_path, pos)
+        finally:  # the search path now holds every directory JJB tried (it appends ".")
+            for directory in self._search_path:
+                on_include(Path(directory).expanduser().joinpath(rel_path))
+
+    BaseYamlObject._find_file = reported_find_file
+    try:
+        yield
+    finally:
+        BaseYamlObject._find_file = find_file
 
 
 @contextlib.contextmanager
@@ -467,7 +533,8 @@ def _generate(generator, data, kind: str) -> RenderedItem:
         raise err from None
     pos = getattr(data.data, "value_pos", {}).get("name") or getattr(data.data, "pos", None)
     item_plugin = _type_plugin(generator, data)
-    return RenderedItem(kind=kind, name=str(data.name), xml_text=None, element=xml_obj.xml, root_tag=root_tag,
+    return RenderedItem(kind=kind, name=str(data.name), xml_text=None, root_tag=root_tag,
+                        signature_text=ET.tostring(xml_obj.xml, encoding="unicode"),
                         source=_pos_text(pos), snippet=tuple(_snippet(pos)),
                         plugins=tuple(dict.fromkeys(([item_plugin] if item_plugin else []) + used)))
 

@@ -17,6 +17,7 @@ from dindjobs.errors import DindjobsError, ExitCode
 from dindjobs.jobs.apply import ItemResult
 from dindjobs.jobs.plan import Plan
 from dindjobs.jobs.render import Rendered, render
+from dindjobs.jobs.render_cache import cached_render
 from dindjobs.jobs.sync import SyncOutcome, run_sync
 from dindjobs.targets import Target, combined_exit, run_each
 
@@ -73,13 +74,16 @@ class MultiOutcome:
 
 def render_for_targets(targets: Sequence[Target], paths: Sequence[str | os.PathLike[str]], *,
                        recursive: bool = True, excludes: Sequence[str] = (),
-                       conf_path: str | os.PathLike[str] | None = None) -> dict[tuple, Rendered]:
-    """The YAML rendered once per distinct set of target variables (raises RenderError)."""
+                       conf_path: str | os.PathLike[str] | None = None,
+                       use_cache: bool = True) -> dict[tuple, Rendered]:
+    """The YAML rendered once per distinct set of target variables (raises RenderError), from
+    the render cache unless ``use_cache`` is False (the variables are part of its key)."""
     renders: dict[tuple, Rendered] = {}
+    render_one = cached_render if use_cache else render
     for target in targets:
         if target.variables not in renders:
-            renders[target.variables] = render(paths, recursive=recursive, excludes=excludes, conf_path=conf_path,
-                                               variables=dict(target.variables))
+            renders[target.variables] = render_one(paths, recursive=recursive, excludes=excludes,
+                                                   conf_path=conf_path, variables=dict(target.variables))
     return renders
 
 
@@ -94,17 +98,20 @@ def sync_targets(
     on_result: Callable[[Target, ItemResult, int, int], None] | None = None,
     on_progress: Callable[[Target, str], None] | None = None,
     stop: threading.Event | None = None,
+    use_cache: bool = True,
     **options: object,
 ) -> MultiOutcome:
     """Render once, then sync every target at the same time; ``options`` go to :func:`run_sync`
-    (``plan_only``, ``prune``, ``force``, ``adopt``, ``lock_timeout``, ``ready_timeout``).
+    (``plan_only``, ``prune``, ``force``, ``adopt``, ``lock_timeout``, ``ready_timeout``,
+    ``read_workers``). ``use_cache`` as for :func:`render_for_targets`.
 
     A YAML error raises before any target is contacted; any other error of a target is kept in
     its :class:`TargetOutcome` and the others go on. The callbacks get the target first.
     """
     stop = stop or threading.Event()
     renders = render_for_targets(targets, paths, recursive=recursive, excludes=excludes,
-                                 conf_path=targets[0].settings.conf_path if targets else None)
+                                 conf_path=targets[0].settings.conf_path if targets else None,
+                                 use_cache=use_cache)
 
     def one(target: Target) -> SyncOutcome:
         def bind(callback):
