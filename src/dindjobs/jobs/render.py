@@ -183,9 +183,8 @@ def render(
     """
     files = _expand(paths, recursive, list(excludes))
     tree = [Path(p) if Path(p).is_dir() else Path(p).parent for p in paths]
-    # _includes_reported wraps the guarded lookup that _our_loader installs: both are active.
     with _jjb_config(conf_path) as (cfg, include_path), _quiet_jjb_logs(), _entry_points_resolved_only(), \
-            _our_loader(_IncludeGuard([*tree, *include_path])), _includes_reported(on_include):
+            _our_loader(_IncludeGuard([*tree, *include_path]), on_include):
         try:
             roots = Roots(cfg)
             load_files(cfg, roots, files)
@@ -350,16 +349,22 @@ def _kind(data: object) -> str:
 
 
 @contextlib.contextmanager
-def _our_loader(guard: _IncludeGuard) -> Iterator[None]:
+def _our_loader(guard: _IncludeGuard, on_include: Callable[[Path], None] | None = None) -> Iterator[None]:
     """While rendering, JJB's ``load_files`` makes its loader from ours, and every include tag
     (``!include:``, ``!include-raw*:``, ``!include-jinja2:``, jinja2's ``{% include %}``) finds
-    its file through the guard. (JJB dispatches on exact types: subclassing the tags is no option.)"""
+    its file through the guard; ``on_include`` hears every candidate path the lookup tried, found
+    or not, refused or not. (JJB dispatches on exact types: subclassing the tags is no option.)"""
     original_loader, original_find = jenkins_jobs.loader.Loader, BaseYamlObject._find_file
     original_j2_init = J2BaseYamlObject.__init__
 
     def find_file(obj, rel_path, pos):
-        found = original_find(obj, rel_path, pos)
-        return guard.check(found, rel_path, pos or obj._pos, _tag_of(obj))
+        try:
+            found = original_find(obj, rel_path, pos)
+            return guard.check(found, rel_path, pos or obj._pos, _tag_of(obj))
+        finally:
+            if on_include is not None:  # the search path now holds every directory JJB tried (it appends ".")
+                for directory in obj._search_path:
+                    on_include(Path(directory).expanduser().joinpath(rel_path))
 
     def j2_init(obj, *args, **kwargs):
         original_j2_init(obj, *args, **kwargs)
@@ -383,30 +388,6 @@ def _template_source(obj: BaseYamlObject, name: str) -> tuple[str, str, object]:
     """A jinja2 ``{% include %}``: found like every include tag's file, through the guard."""
     found = obj._find_file(name, obj._pos)
     return yaml_loader.read_text(found), str(found), lambda: True
-
-
-@contextlib.contextmanager
-def _includes_reported(on_include: Callable[[Path], None] | None) -> Iterator[None]:
-    """Tell ``on_include`` every candidate path an include looks at. It wraps the guarded
-    ``_find_file`` of :func:`_our_loader` (entered first), through which jinja2's
-    ``{% include %}`` goes too, so a path the guard refuses is recorded as well."""
-    if on_include is None:
-        yield
-        return
-    find_file = BaseYamlObject._find_file
-
-    def reported_find_file(self, rel_path, pos):
-        try:
-            return find_file(self, rel_path, pos)
-        finally:  # the search path now holds every directory JJB tried (it appends ".")
-            for directory in self._search_path:
-                on_include(Path(directory).expanduser().joinpath(rel_path))
-
-    BaseYamlObject._find_file = reported_find_file
-    try:
-        yield
-    finally:
-        BaseYamlObject._find_file = find_file
 
 
 @contextlib.contextmanager
