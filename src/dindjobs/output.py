@@ -38,5 +38,11 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
 
 
 def progress(message: str) -> None:
-    """One line of progress on stderr."""
-    stderr_console().print(message, markup=False)
+    """One line of progress on stderr (as plain text when stderr is not a terminal: a sync
+    prints a line per item, and a rich console costs a millisecond to set up)."""
+    stream = sys.stderr
+    if stream.isatty():
+        stderr_console().print(message, markup=False)
+    else:
+        stream.write(message + "\n")
+        stream.flush()
