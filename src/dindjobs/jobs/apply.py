@@ -33,7 +33,7 @@ from dindjobs.errors import (
 )
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.jenkins.readiness import wait_ready
-from dindjobs.jobs.canonical import canonical, digest, fingerprint
+from dindjobs.jobs.canonical import as_jenkins_stores, canonical, digest, fingerprint
 from dindjobs.jobs.items import item_key, kind_of
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.plan import REMOVALS, WRITES, Action, Change, Plan
@@ -270,7 +270,10 @@ def _carry_out(change: Change, client: Jenkins, ledger: Ledger, unknown: bool) -
             if not restarting(exc):
                 ledger.restore(change.kind, change.name, previous)  # Jenkins refused it: nothing landed
             raise
-        _read_back(change, client, ledger, desired=change.desired_hash)
+        if kind.stores_as_pushed:
+            _record_pushed(change, xml, ledger)
+        else:
+            _read_back(change, client, ledger, desired=change.desired_hash)
     elif action is Action.DELETE:
         try:
             kind.delete(client, change.name)
@@ -289,6 +292,17 @@ def _exists(kind, client: Jenkins, name: str) -> bool:
     except JenkinsNotFoundError:
         return False
     return True
+
+
+def _record_pushed(change: Change, pushed: str, ledger: Ledger) -> None:
+    """Record a push without reading it back: Jenkins stored ``pushed`` up to its identity
+    transform, whose canonical form is the one planned (``disabled`` aside when the YAML leaves
+    it to Jenkins, and then it is not compared). Its bytes are predicted for the fingerprint; a
+    wrong guess only makes the next sync parse this item once."""
+    ledger.record(change.kind, change.name, desired=change.desired_hash, stored=change.desired_hash,
+                  manages_disabled=change.manages_disabled,
+                  fingerprint=fingerprint(change.rendered_signature, as_jenkins_stores(pushed))
+                  if change.rendered_signature else None)
 
 
 def _read_back(change: Change, client: Jenkins, ledger: Ledger, desired: str | None) -> None:

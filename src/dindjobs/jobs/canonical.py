@@ -7,6 +7,7 @@ saves) and JJB pretty-prints with minidom, so both sides are reduced to one stab
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
@@ -14,14 +15,20 @@ from xml.sax.saxutils import escape, quoteattr
 from dindjobs.jobs.render import MANAGED_MARKER
 
 
-def canonical(xml_text: str, drop: Iterable[str] = ()) -> str:
+def parse(xml_text: str | bytes) -> ET.Element:
+    """The root element of a config.xml (a fresh tree the caller may change)."""
+    return ET.fromstring(xml_text.encode("utf-8") if isinstance(xml_text, str) else xml_text)
+
+
+def canonical(xml_text: str | bytes | ET.Element, drop: Iterable[str] = ()) -> str:
     """A stable text form of a config.xml: what Jenkins or JJB may reformat does not show.
 
     Ignored: the XML declaration, comments, indentation between elements, attribute order,
     quoting and entity style, ``<a></a>`` vs ``<a/>``, plugin versions in ``plugin="name@1.2"``.
     Top-level elements named in ``drop`` are left out (``disabled`` when the YAML omits it).
+    An element from :func:`parse` is used as is (and loses the dropped children).
     """
-    root = ET.fromstring(xml_text.encode("utf-8") if isinstance(xml_text, str) else xml_text)
+    root = xml_text if isinstance(xml_text, ET.Element) else parse(xml_text)
     for tag in drop:
         for child in root.findall(tag):
             root.remove(child)
@@ -75,9 +82,33 @@ def fingerprint(rendered: str, stored_xml: str) -> str:
     return h.hexdigest()[:32]
 
 
-def top_level_text(xml_text: str, tag: str) -> str | None:
+_DECLARATION = re.compile(r'<\?xml version="1\.0" encoding="utf-8"\?>\s*', re.IGNORECASE)
+_EMPTY_PAIR = re.compile(r"<([A-Za-z_][\w.:-]*)((?:\s[^<>]*)?)(?<!/)></\1>")
+_TAG_OR_QUOTE = re.compile(r"(<[^>]*>)|&quot;")
+
+
+def as_jenkins_stores(xml_text: str) -> str:
+    """The bytes Jenkins most likely stores for pushed JJB output (create or config.xml POST).
+
+    Jenkins runs a pushed job config through the JDK identity transform (see the REST contract,
+    config.xml normalisation): declaration in double quotes with ``UTF-8`` and no new line after
+    it or the root, ``<a></a>`` as ``<a/>``, ``&quot;`` in text as a plain quote. Only used for
+    the byte fingerprint of the next sync, so a wrong guess costs one parse then, never a wrong
+    plan: every rewrite here leaves :func:`canonical` unchanged.
+    """
+    head = _DECLARATION.match(xml_text)
+    if head is None or "<!" in xml_text or "<?" in xml_text[head.end():]:
+        return xml_text  # a form we do not predict: the next sync compares by parsing
+    body = _EMPTY_PAIR.sub(r"<\1\2/>", xml_text[head.end():].rstrip())
+    if "&quot;" in body:
+        body = _TAG_OR_QUOTE.sub(lambda m: m.group(1) or '"', body)
+    return '<?xml version="1.0" encoding="UTF-8"?>' + body
+
+
+def top_level_text(xml_text: str | ET.Element, tag: str) -> str | None:
     """Text of a top-level element (e.g. ``disabled``), or None if absent."""
-    element = ET.fromstring(xml_text.encode("utf-8")).find(tag)
+    root = xml_text if isinstance(xml_text, ET.Element) else parse(xml_text)
+    element = root.find(tag)
     return None if element is None else (element.text or "")
 
 

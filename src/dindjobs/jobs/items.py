@@ -31,6 +31,9 @@ class Kind:
     update: Callable[[Jenkins, str, str], None]
     delete: Callable[[Jenkins, str], None]
     disable: Callable[[Jenkins, str], None] | None = None
+    # Jenkins keeps a pushed config as sent, up to its identity transform (job config.xml), so
+    # what it stored is known without reading it back; False (read back) where it re-serialises.
+    stores_as_pushed: bool = False
 
     def key(self, name: str) -> str:
         """The name as Jenkins compares it."""
@@ -70,7 +73,7 @@ def item_key(kind: str, name: str) -> tuple[str, str]:
 
 
 JOB = register(Kind(
-    "job", case_insensitive=True, nested=True, rank=0, has_disabled=True,
+    "job", case_insensitive=True, nested=True, rank=0, has_disabled=True, stores_as_pushed=True,
     find=lambda listing, name: listing.job(name),
     read=lambda client, name: client.get_job_config(name),
     create=lambda client, name, xml: client.create_job(name, xml),
@@ -80,7 +83,7 @@ JOB = register(Kind(
 ))
 
 VIEW = register(Kind(
-    "view", case_insensitive=False, nested=False, rank=1, has_disabled=False,
+    "view", case_insensitive=False, nested=False, rank=1, has_disabled=False, stores_as_pushed=False,
     find=lambda listing, name: listing.views.get(name),
     read=lambda client, name: client.get_view_config(name),
     create=lambda client, name, xml: client.create_view(name, xml),

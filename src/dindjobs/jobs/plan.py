@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from dindjobs.errors import JenkinsAPIError, JenkinsNotFoundError, RenderError
 from dindjobs.jenkins.client import Jenkins, Listing, LiveItem
-from dindjobs.jobs.canonical import canonical, digest, fingerprint, is_marked, top_level_text, with_disabled
+from dindjobs.jobs.canonical import canonical, digest, fingerprint, is_marked, parse, top_level_text, with_disabled
 from dindjobs.jobs.items import item_key, kind_of
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.render import Rendered, RenderedItem
@@ -79,7 +79,7 @@ class Change:
         if self.after or self.item is None or self.action not in WRITES:
             return self.after
         drop = () if self.manages_disabled or not kind_of(self.kind).has_disabled else ("disabled",)
-        return canonical(self.item.make_xml(), drop)
+        return canonical(self.item.signature, drop)
 
     @property
     def depth(self) -> int:
@@ -166,10 +166,12 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
         return Change(item.kind, item.name, Action.UNCHANGED, "identical to the last sync", is_folder=item.is_folder,
                       manages_disabled=bool(record.get("manages_disabled")), desired_hash=record.get("desired"))
     has_disabled = kind_of(item.kind).has_disabled
-    xml = item.make_xml()  # not kept on the item: only what a change needs is kept
-    manages_disabled = has_disabled and top_level_text(xml, "disabled") is not None
+    # The compact signature has JJB's tree without its pretty-printing, which costs three times
+    # as much as this parse and is only needed for an item that is pushed or shown.
+    rendered = parse(item.signature)
+    manages_disabled = has_disabled and top_level_text(rendered, "disabled") is not None
     drop = () if manages_disabled or not has_disabled else ("disabled",)
-    after = canonical(xml, drop)
+    after = canonical(rendered, drop)
     change = Change(item.kind, item.name, Action.UNCHANGED, is_folder=item.is_folder,
                     manages_disabled=manages_disabled, desired_hash=digest(after), after=after)
     if live is None or live_xml is None:
@@ -186,11 +188,6 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
     record_now = {"desired": change.desired_hash, "stored": stored_hash, "manages_disabled": manages_disabled,
                   "fingerprint": fingerprint(item.signature, live_xml)}
     comparable = record is not None and record.get("manages_disabled") == manages_disabled
-    push = xml
-    if not manages_disabled and has_disabled:
-        live_disabled = top_level_text(live_xml, "disabled")
-        if live_disabled is not None:
-            push = with_disabled(xml, live_disabled)  # `disabled` absent in YAML: keep Jenkins' value
     if before == after:
         change.reason = "identical"
         owned = record is not None or is_marked(live_xml)
@@ -216,6 +213,11 @@ def classify(item: RenderedItem, live: LiveItem | None, live_xml: str | None, re
         change.action = Action.CONFLICT
         change.reason = "exists in Jenkins but was not created by dindjobs or JJB (use --adopt to take it over)"
         return change
+    push = item.make_xml()  # not kept on the item: only what a change needs is kept
+    if not manages_disabled and has_disabled:
+        live_disabled = top_level_text(live_xml, "disabled")
+        if live_disabled is not None:
+            push = with_disabled(push, live_disabled)  # `disabled` absent in YAML: keep Jenkins' value
     change.push_xml, change.rendered_signature = push, item.signature
     return change
 
