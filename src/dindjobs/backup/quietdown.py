@@ -38,6 +38,9 @@ class QuietDown:
     undone: bool = False  # this call cancelled a quiet-down a killed backup left
     error: str | None = None
 
+    #: Said on stderr by the command whose check cancelled a quiet-down a killed backup left.
+    UNDONE_NOTICE = "cancelled the quiet-down that a killed backup had left on: builds start again"
+
     def describe(self) -> str:
         """One line for a table."""
         if self.undone:

@@ -43,7 +43,7 @@ def command(app, name, as_json) -> None:
         quiet = quietdown.check(wrapper, settings, undo=True)
     report["quiet_down"] = dataclasses.asdict(quiet)
     if quiet.undone:
-        output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
+        output.progress(quietdown.QuietDown.UNDONE_NOTICE)
     if as_json:
         output.print_json(report)
         return

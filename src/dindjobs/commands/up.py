@@ -59,7 +59,7 @@ def command(app, name, image, port, bind, network, security, dockerd_args, wait_
         output.progress(f"wrapper {result.name} already runs with these settings: nothing to do")
     stale = quietdown.check(wrapper, settings, undo=True, only_if_recorded=True)
     if stale is not None and stale.undone:
-        output.progress("cancelled the quiet-down that a killed backup had left on: builds start again")
+        output.progress(quietdown.QuietDown.UNDONE_NOTICE)
     if wait_seconds > 0:
         wrapper.wait_healthy(wait_seconds, progress=output.progress)
     data = dataclasses.asdict(result)
