@@ -4,8 +4,9 @@ Writes run level by level (top-level items, then one folder level down, ...; vie
 jobs), each level through a pool of ``workers`` threads, so a folder always exists before
 anything is created in it. Removals come last, deepest first. A failed item does not stop the
 others; items inside a folder that failed to be created are skipped. After every push the
-stored config is read back and its canonical hash goes to the ledger, so the next plan does not
-see Jenkins' reformatting as a change.
+ledger records the canonical hash of what Jenkins stored, so the next plan does not see Jenkins'
+reformatting as a change: for a job that is the hash pushed (Jenkins keeps a job's config as
+sent, up to an identity transform); a view, which Jenkins re-serialises, is read back.
 
 A Jenkins restart is ridden out: when a request meets a restarting or starting Jenkins (503,
 refused or reset connection), the worker waits until Jenkins is ready again (one wait shared by

@@ -8,7 +8,8 @@ existence (the server does); it only answers "is this ours?" and "did Jenkins ch
 our push?".
 
 Per item it keeps the hash of the canonical XML we pushed (``desired``), the hash of what
-Jenkins stored when read back (``stored``) and whether the YAML set ``disabled``.
+Jenkins stored (``stored``: the pushed hash for a job, read back for a view), whether the YAML
+set ``disabled``, and a fingerprint of the exact bytes on both sides for the next no-op.
 
 Crash safety: every change goes first to an append-only journal next to the file
 (``<key>.journal``, one JSON line per change, written with a single ``write`` on an
