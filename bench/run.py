@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench import jobs, nested, restart, stats, tools, waitlat
@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", type=Path, help="run dindjobs from this src/ directory instead of a snapshot "
                         "of the last commit (e.g. src to measure uncommitted work)")
     parser.add_argument("--keep-work", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--rounds", type=int, metavar="N",
+                        help="measured rounds (pairs) of every scenario instead of the default (5, 3 for targets)")
     args = parser.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
     unknown = set(sections) - set(SECTIONS)
@@ -196,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_docker:
         sections = tuple(s for s in sections if s != "nested")
     cfg = QUICK if args.quick else FULL
+    if args.rounds:
+        cfg = replace(cfg, runs=args.rounds, scale_runs=args.rounds, build_runs=args.rounds, start_runs=args.rounds,
+                      restart_runs=args.rounds, targets_runs=args.rounds)
     work = Path(tempfile.mkdtemp(prefix="dindjobs-bench-"))
     start = time.monotonic()
     if args.src:
