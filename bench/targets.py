@@ -4,6 +4,11 @@ Each round pushes the same tree cold to one fresh stand-in process (one target) 
 fresh ones (three targets, one `dindjobs sync --all-targets`), in alternating order, then runs
 the no-op of each. The three-target run renders once and plans and applies the targets in
 parallel: the figure is its wall time over the one-target run's.
+
+Every round is run against two kinds of server: the stand-in, whose three processes share this
+machine's cores with the client (three servers' CPU where a real setup has one per host), and
+the slower double (20 ms added to each request, waited, not computed), which models a Jenkins
+whose time per request is spent on its own machine.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 from bench import stats
 from bench.gen import generate
+from bench.jobs import SLOW_DELAY
 from bench.proc import Run, measure
 from bench.tools import ADMIN, Credentials, Dindjobs, StandinProc, dindjobs_argv
 
@@ -36,42 +42,49 @@ def _sync(client: Dindjobs, ini: Path, tree: Path) -> Run:
 
 
 def run(work: Path, creds: Credentials, projects: int, templates: int, runs: int, warmup: int,
-        log: Callable[[str], None]) -> dict:
-    """``runs`` rounds of cold push and no-op, one target and three; the raw seconds."""
+        log: Callable[[str], None], delay: float = SLOW_DELAY) -> dict:
+    """``runs`` rounds of cold push and no-op, one target and three, on each kind of server;
+    the raw seconds by server."""
     tree = generate(work / "yaml-targets", projects=projects, templates=templates)
-    data: dict[str, list[float]] = {"cold 1": [], "cold 3": [], "no-op 1": [], "no-op 3": []}
+    servers = {"stand-in": 0.0, f"double +{delay * 1000:.0f} ms": delay}
+    data: dict[str, dict[str, list[float]]] = {
+        server: {"cold 1": [], "cold 3": [], "no-op 1": [], "no-op 3": []} for server in servers}
     clients = {1: Dindjobs(work / "dj-targets-1", creds, 4), 3: Dindjobs(work / "dj-targets-3", creds, 4)}
     for r in range(warmup + runs):
         keep = r >= warmup
-        log(f"targets round {r + 1}/{warmup + runs}{'' if keep else ' (warm-up)'}: {tree.items} items per target")
-        order = (1, 3) if r % 2 == 0 else (3, 1)
-        standins: dict[int, list[StandinProc]] = {}
-        try:
-            for count in order:
-                clients[count].cold()
-                standins[count] = [StandinProc(work / f"home-targets-{count}-{i}", creds) for i in range(count)]
-            inis = {count: _ini(clients[count].workdir / "targets.ini", standins[count], creds) for count in order}
-            for scenario in ("cold", "no-op"):
+        for server, request_delay in servers.items():
+            log(f"targets round {r + 1}/{warmup + runs}{'' if keep else ' (warm-up)'}: {server}, "
+                f"{tree.items} items per target")
+            order = (1, 3) if r % 2 == 0 else (3, 1)
+            standins: dict[int, list[StandinProc]] = {}
+            try:
                 for count in order:
-                    done = _sync(clients[count], inis[count], tree.path)
-                    log(f"  {scenario:6} {count} target(s) {done.seconds:7.2f} s  {done.peak_rss_mib:5.0f} MiB")
-                    if keep:
-                        data[f"{scenario} {count}"].append(done.seconds)
-        finally:
-            for group in standins.values():
-                for standin in group:
-                    standin.stop()
+                    clients[count].cold()
+                    standins[count] = [StandinProc(work / f"home-targets-{count}-{i}", creds,
+                                                   request_delay=request_delay) for i in range(count)]
+                inis = {count: _ini(clients[count].workdir / "targets.ini", standins[count], creds) for count in order}
+                for scenario in ("cold", "no-op"):
+                    for count in order:
+                        done = _sync(clients[count], inis[count], tree.path)
+                        log(f"  {scenario:6} {count} target(s) {done.seconds:7.2f} s  {done.peak_rss_mib:5.0f} MiB")
+                        if keep:
+                            data[server][f"{scenario} {count}"].append(done.seconds)
+            finally:
+                for group in standins.values():
+                    for standin in group:
+                        standin.stop()
     return data
 
 
 def rows(data: dict, items: int) -> list[dict]:
-    """Table rows: three targets (ours) next to one target (theirs)."""
+    """Table rows per server: three targets (ours) next to one target (theirs)."""
     out = []
-    for scenario, limit in (("cold", "<= 1.50x"), ("no-op", "<= 1.30x")):
-        three, one = data[f"{scenario} 3"], data[f"{scenario} 1"]
-        if not three or not one:
-            continue
-        out.append(stats.row(f"9 {scenario} 3 targets x {items}", "wall time", stats.summary(three, "s"),
-                             stats.summary(one, "s"), stats.ratio_summary(three, one), limit,
-                             note="theirs = the same sync against one target"))
+    for server, cells in data.items():
+        for scenario, limit in (("cold", "<= 1.50x"), ("no-op", "<= 1.30x")):
+            three, one = cells[f"{scenario} 3"], cells[f"{scenario} 1"]
+            if not three or not one:
+                continue
+            out.append(stats.row(f"9 {scenario} 3 targets x {items}, {server}", "wall time", stats.summary(three, "s"),
+                                 stats.summary(one, "s"), stats.ratio_summary(three, one), limit,
+                                 note="theirs = the same sync against one target"))
     return out

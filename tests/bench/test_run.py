@@ -20,7 +20,8 @@ def test_targets_read_the_workers_4_row_and_say_met_or_missed():
         stats.row("5 wait latency (20 starts)", "ready -> wait returns", _m(0.08)),
         stats.row("10 no-op 500 w4, stand-in", "wall time", _m(1), _m(2), _m(0.6, "x")),
         stats.row("10 no-op 500 w4, double +20 ms", "wall time", _m(1), _m(2.5), _m(0.4, "x")),
-        stats.row("9 no-op 3 targets x 500", "wall time", _m(1.2), _m(1), _m(1.2, "x")),
+        stats.row("9 no-op 3 targets x 500, stand-in", "wall time", _m(1.2), _m(1), _m(1.2, "x")),
+        stats.row("9 cold 3 targets x 500, double +20 ms", "wall time", _m(1.6), _m(1), _m(1.6, "x")),
     ]
     lines = targets(rows)
     assert lines[0] == "cold push <= 0.5x JJB --workers 4: 0.50 (met)"
@@ -32,8 +33,10 @@ def test_targets_read_the_workers_4_row_and_say_met_or_missed():
     assert lines[8] == "wait latency median <= 0.25 s: 0.08 (met)"
     assert lines[10] == "no-op sends only reads: dindjobs writes: 0, JJB writes: 0"
     # the three-target rows (scenario 9) and the no-op rows (scenario 10) never stand in for each other
-    assert lines[11].startswith("3 targets cold") and lines[11].endswith("not measured")
-    assert lines[12] == "3 targets no-op <= 1.3x one target: 1.20 (met)"
+    assert lines[11].startswith("3 targets cold") and lines[11].endswith("stand-in: not measured")
+    assert lines[12] == "3 targets no-op <= 1.3x one target, stand-in: 1.20 (met)"
+    assert lines[13] == "3 targets cold <= 1.5x one target, slower double: 1.60 (MISSED by 7%)"
+    assert lines[14].endswith("slower double: not measured")
 
 
 def test_noop_rows_pair_both_servers_and_split_our_time():
