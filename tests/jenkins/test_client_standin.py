@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dindjobs.config import Secret, Settings
-from dindjobs.errors import JenkinsAPIError, JenkinsAuthError, JenkinsNotFoundError
+from dindjobs.errors import JenkinsAPIError, JenkinsAuthError, JenkinsError, JenkinsNotFoundError
 from dindjobs.jenkins.client import Jenkins
 from dindjobs.standin import User
+from support.net import free_port
 from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, admin_user, job_xml, wait_until
 
 FOLDER = "<com.cloudbees.hudson.plugins.folder.Folder><description/></com.cloudbees.hudson.plugins.folder.Folder>"
@@ -163,3 +164,24 @@ def test_error_text_from_jenkins_keeps_its_utf8(client):
     client.create_job("svc0-ä", job_xml("true"))
     with pytest.raises(JenkinsAPIError, match="400 A job already exists with the name .svc0-ä."):
         client.create_job("svc0-ä", job_xml("true"))
+
+
+@pytest.mark.parametrize("no_proxy", ["", "127.0.0.1"])
+def test_the_environments_proxy_and_no_proxy_still_apply(standin, monkeypatch, no_proxy):
+    """The client resolves them once for its server, not on every request: same outcome."""
+    dead_proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens: a proxied request fails
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+    client = Jenkins(Settings(url=standin.url, user=ADMIN_USER, token=Secret(ADMIN_TOKEN, "test"), timeout=5), retries=0)
+    try:
+        if no_proxy:
+            assert client.whoami()["name"] == ADMIN_USER
+        else:
+            with pytest.raises(JenkinsError):
+                client.whoami()
+    finally:
+        client.close()

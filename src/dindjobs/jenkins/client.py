@@ -106,8 +106,17 @@ class Jenkins:
         self._pj = _Client(self._check, self.url, settings.user if secret else None,
                            secret.reveal() if secret else None, timeout=self.timeout)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
-        self._pj._session.mount("http://", adapter)
-        self._pj._session.mount("https://", adapter)
+        session = self._pj._session
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        # Every request goes to this one server, so the environment's proxy (with NO_PROXY) and CA
+        # bundle settings for it are resolved once here, not again by requests on each request:
+        # that was a quarter of a request's CPU, and a no-op sync is 511 requests per target.
+        from_env = session.merge_environment_settings(self.url, {}, None, session.verify, None)
+        session.proxies.update(from_env["proxies"])
+        if self.url.startswith("https:"):
+            session.verify = from_env["verify"]
+        session.trust_env = False
         self._state_lock = threading.Lock()  # session/identity bookkeeping
         self._crumb_lock = threading.Lock()  # one crumb fetch at a time, shared by all workers
         self._boot = 0  # bumped whenever X-Jenkins-Session changes (a restart)
