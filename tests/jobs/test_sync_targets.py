@@ -313,6 +313,38 @@ def test_each_target_runs_in_a_process_of_its_own_where_there_is_fork(three, cap
         done = [int(m) for m in re.findall(rf"^\[{name}\] \[(\d)/4\] create job .*: ok \(", err, re.M)]
         assert done == [1, 2, 3, 4], err
 
+
+def test_removals_are_confirmed_here_for_each_target(three, capsys):
+    ini, yaml_dir, servers = three
+    assert run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))[0] == 0
+    (yaml_dir / "jobs.yaml").write_text(JOBS.split("- job:\n    name: standalone")[0])
+
+    code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", "--prune", str(yaml_dir))
+    assert code == 1, err  # not a terminal: the question cannot be asked, so no target removes anything
+    for name, standin in servers.items():
+        assert f"{name}: FAILED: 1 item(s) would be removed (--prune) (review with --plan, then confirm with --yes)" \
+            in out.splitlines()
+        assert "standalone" in job_names(standin)
+
+    code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", "--prune", "--yes", str(yaml_dir))
+    assert code == 0, err
+    for standin in servers.values():
+        assert job_names(standin) == ["team", "team/api-build", "team/web-build"]
+
+
+def test_plan_as_json_carries_the_diff_of_every_create(three, capsys):
+    ini, yaml_dir, servers = three
+    code, out, _ = run(capsys, "--conf", str(ini), "sync", "--plan", "--all-targets", "--json", str(yaml_dir))
+    assert code == 2
+    data = json.loads(out)
+    for name in servers:
+        items = {item["name"]: item for item in data["targets"][name]["plan"]["items"]}
+        assert {item["action"] for item in items.values()} == {"create"}
+        assert "+++ yaml/job/standalone" in items["standalone"]["diff"]
+        assert re.search(r"^\+ *<command>echo standalone</command>$", items["standalone"]["diff"], re.M)
+    prod = {item["name"]: item["diff"] for item in data["targets"]["prod"]["plan"]["items"]}
+    assert re.search(r"^\+ *<command>make api ENV=prod</command>$", prod["team/api-build"], re.M)
+
 def big_three(three, tmp_path):
     """``three`` with a 510-item tree, long enough to be stopped in the middle."""
     ini, _, servers = three

@@ -43,7 +43,7 @@ POLL = 0.1  # seconds between looks at ``stop`` while waiting for the children
 
 
 def fork_available() -> bool:
-    """True where a child can be forked (not on Windows; macOS has it but we only rely on Linux's prctl)."""
+    """True where targets can run in forked children (not on Windows)."""
     return "fork" in multiprocessing.get_all_start_methods()
 
 

@@ -162,24 +162,26 @@ def sync_targets(
 
 
 class _Slimmer:
-    """A child's plan and outcome as the parent needs them: no rendered items nor XML to push,
-    diffs only when they are shown; each plan made once (``on_plan`` and the outcome share it)."""
+    """A child's plan and outcome as the parent needs them: no rendered items nor XML to push.
+
+    The outcome's plan keeps its diffs when ``diffs`` (they are made here, in the child, for
+    the creates); the plans of ``on_plan`` and ``confirm`` never need them. Each is made once."""
 
     def __init__(self, diffs: bool) -> None:
         self.diffs = diffs
-        self._made: tuple[Plan, Plan] | None = None
+        self._made: dict[bool, tuple[Plan, Plan]] = {}
 
-    def plan(self, plan: Plan) -> Plan:
-        if self._made is None or self._made[0] is not plan:
+    def plan(self, plan: Plan, diffs: bool = False) -> Plan:
+        made = self._made.get(diffs)
+        if made is None or made[0] is not plan:
+            def shown(action: Action) -> bool:
+                return diffs and action in (*WRITES, Action.DELETE)
             changes = [replace(c, push_xml=None, record=None, rendered_signature=None, item=None,
-                               before=c.before if self._shown(c.action) else "",
-                               after=c.after_text() if self._shown(c.action) else "")
+                               before=c.before if shown(c.action) else "",
+                               after=c.after_text() if shown(c.action) else "")
                        for c in plan.changes]
-            self._made = (plan, replace(plan, changes=changes))
-        return self._made[1]
+            made = self._made[diffs] = (plan, replace(plan, changes=changes))
+        return made[1]
 
     def outcome(self, outcome: SyncOutcome) -> SyncOutcome:
-        return replace(outcome, plan=self.plan(outcome.plan), rendered=None)
-
-    def _shown(self, action: Action) -> bool:
-        return self.diffs and action in (*WRITES, Action.DELETE)
+        return replace(outcome, plan=self.plan(outcome.plan, self.diffs), rendered=None)
