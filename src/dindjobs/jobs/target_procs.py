@@ -172,7 +172,8 @@ def run_each_forked(
     """
     context = multiprocessing.get_context("fork")
     children: list[_Child] = []
-    # Until a child has its own handlers, a signal must not run this process's handler in it.
+    # A child never runs this process's handlers: it is forked with the stop signals blocked
+    # (and keeps them so; see _child_main).
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         for target in targets:
@@ -271,12 +272,12 @@ def _child_main(target: Target, work: Callable[[Target, Relay], Any], conn: mult
         for end in parent_ends:
             end.close()
         relay = Relay(conn)
-        for number in STOP_SIGNALS:
-            signal.signal(number, lambda *_: relay.stop.set())
         if stopped:
             relay.stop.set()
+        # The stop signals stay blocked in every thread and are taken by a thread of their own:
+        # no handler interrupts the main thread while it holds the stop event's lock.
+        threading.Thread(target=_stop_on_signals, args=(relay.stop,), name="stop signals", daemon=True).start()
         _die_with_parent(parent_pid, relay.stop)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         logging.getLogger().handlers = [_Forward(relay)]
         try:
             relay.finish("done", work(target, relay))
@@ -290,6 +291,12 @@ def _child_main(target: Target, work: Callable[[Target, Relay], Any], conn: mult
         conn.close()
     finally:
         os._exit(code)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    while True:
+        signal.sigwait(STOP_SIGNALS)
+        stop.set()
 
 
 def _die_with_parent(parent_pid: int, stop: threading.Event) -> None:
