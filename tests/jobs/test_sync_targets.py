@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -344,6 +345,17 @@ def test_plan_as_json_carries_the_diff_of_every_create(three, capsys):
         assert re.search(r"^\+ *<command>echo standalone</command>$", items["standalone"]["diff"], re.M)
     prod = {item["name"]: item["diff"] for item in data["targets"]["prod"]["plan"]["items"]}
     assert re.search(r"^\+ *<command>make api ENV=prod</command>$", prod["team/api-build"], re.M)
+
+
+def test_a_targets_warnings_are_logged_here(three, capsys, caplog):
+    ini, yaml_dir, servers = three
+    (yaml_dir / "jobs.yaml").write_text("- job:\n    name: stamped\n    wrappers:\n      - timestamps\n")
+    with caplog.at_level(logging.WARNING):
+        code, _, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))
+    assert code == 0, err
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "dindjobs.jobs.sync")
+    assert warnings == sorted(f"job stamped: wrapper 'timestamps' needs the timestamper plugin, which {s.url} "
+                              "does not have: Jenkins will keep the element but ignore it" for s in servers.values())
 
 def big_three(three, tmp_path):
     """``three`` with a 510-item tree, long enough to be stopped in the middle."""
