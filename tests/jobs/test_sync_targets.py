@@ -368,7 +368,8 @@ def sync_all(ini: Path, tree: Path, state: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DINDJOBS_", "JJB_"))}
     env.update(DINDJOBS_STATE_DIR=str(state), XDG_CACHE_HOME=str(state / "cache"))
     return subprocess.Popen([sys.executable, "-m", "dindjobs", "--conf", str(ini), "sync", "--all-targets",
-                             str(tree)], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             str(tree)], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # a process group of its own, as in a terminal
 
 
 def writing_to_all(ini: Path, tree: Path, state: Path, servers) -> tuple[subprocess.Popen, list[int]]:
@@ -418,12 +419,16 @@ def assert_finished_by_a_new_sync(ini: Path, tree: Path, state: Path, servers) -
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_stops_every_target_process_and_a_new_sync_finishes(three, tmp_path, signum, code):
+@pytest.mark.parametrize("signum, code, group", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_a_signal_stops_every_target_process_and_a_new_sync_finishes(three, tmp_path, signum, code, group):
+    """SIGTERM to dindjobs alone (it stops its children), Ctrl-C as a terminal sends it (to all)."""
     ini, tree, servers = big_three(three, tmp_path)
     state = tmp_path / "state"
     proc, children = writing_to_all(ini, tree, state, servers)
-    proc.send_signal(signum)  # to the parent only: it stops its children
+    if group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-2000:]
     assert f"dindjobs: {signal.Signals(signum).name}: stopped; the ledgers are saved." in err
