@@ -357,6 +357,28 @@ def test_a_targets_warnings_are_logged_here(three, capsys, caplog):
     assert warnings == sorted(f"job stamped: wrapper 'timestamps' needs the timestamper plugin, which {s.url} "
                               "does not have: Jenkins will keep the element but ignore it" for s in servers.values())
 
+
+def test_plan_as_json_is_the_same_from_target_processes_as_from_threads(three, capsys, monkeypatch):
+    ini, yaml_dir, servers = three
+    assert run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))[0] == 0
+    client = client_for(servers["staging"])
+    try:
+        client.update_job("standalone", client.get_job_config("standalone").replace("echo standalone", "echo edited"))
+    finally:
+        client.close()
+    (yaml_dir / "jobs.yaml").write_text(JOBS.replace("make {component}", "make -j4 {component}")
+                                        + "- job:\n    name: added\n")
+    plans = {}
+    for fork in (True, False):
+        monkeypatch.setattr(sync_targets_module, "fork_available", lambda fork=fork: fork)
+        code, out, _ = run(capsys, "--conf", str(ini), "sync", "--plan", "--all-targets", "--json", str(yaml_dir))
+        assert code == 2
+        plans[fork] = json.loads(out)
+    assert plans[True] == plans[False]
+    actions = {i["name"]: i["action"] for i in plans[True]["targets"]["staging"]["plan"]["items"]}
+    assert actions == {"added": "create", "standalone": "drifted", "team": "unchanged",
+                       "team/api-build": "update", "team/web-build": "update"}
+
 def big_three(three, tmp_path):
     """``three`` with a 510-item tree, long enough to be stopped in the middle."""
     ini, _, servers = three
