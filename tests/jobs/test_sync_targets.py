@@ -361,11 +361,10 @@ def test_a_targets_warnings_are_logged_here(three, capsys, caplog):
 def test_plan_as_json_is_the_same_from_target_processes_as_from_threads(three, capsys, monkeypatch):
     ini, yaml_dir, servers = three
     assert run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))[0] == 0
-    client = client_for(servers["staging"])
-    try:
-        client.update_job("standalone", client.get_job_config("standalone").replace("echo standalone", "echo edited"))
-    finally:
-        client.close()
+    edited = job_config(servers["staging"], "standalone").replace("echo standalone", "echo edited")
+    staging = client_for(servers["staging"])
+    staging.update_job("standalone", edited)
+    staging.close()
     (yaml_dir / "jobs.yaml").write_text(JOBS.replace("make {component}", "make -j4 {component}")
                                         + "- job:\n    name: added\n")
     plans = {}
