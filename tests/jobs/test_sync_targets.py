@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from bench.gen import generate
 from dindjobs.config import Secret, Settings
 from dindjobs.errors import ConfigError
 from dindjobs.jenkins.client import Jenkins
+from dindjobs.jobs import targets as sync_targets_module
+from dindjobs.jobs.ledger import Ledger
+from dindjobs.jobs.lock import SyncLock
 from dindjobs.jobs.render import render
 from dindjobs.targets import parse_vars, resolve_targets
 from support.cli import run_cli as run
 from support.net import free_port
-from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER
+from support.standin_fixtures import ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, wait_until
 from support.targets import three_targets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -249,3 +258,215 @@ def test_a_section_may_name_its_wrapper(tmp_path, clean_env):
     a, b = resolve_targets([], True, {"conf": str(ini)}, wrapper_url=urls.get)
     assert (a.name, a.settings.name, a.settings.url) == ("jenkins", "ci-a", urls["ci-a"])
     assert (b.name, b.settings.name, b.settings.url) == ("b", "ci-b", urls["ci-b"])
+
+
+# --- one process per target ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("death", ["exit", "sigkill"])
+def test_a_target_whose_process_dies_is_its_failure_and_the_others_are_applied(three, capsys, monkeypatch, death):
+    ini, yaml_dir, servers = three
+    real_run_sync = sync_targets_module.run_sync
+
+    def dies_on_staging(settings, *args, **kwargs):
+        if settings.url == servers["staging"].url:
+            if death == "exit":
+                os._exit(5)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_run_sync(settings, *args, **kwargs)
+    monkeypatch.setattr(sync_targets_module, "run_sync", dies_on_staging)
+
+    code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))
+    assert code == 3, err
+    assert job_names(servers["jenkins"]) == EXPECTED and job_names(servers["prod"]) == EXPECTED
+    assert job_names(servers["staging"]) == []
+    how = "exit status 5" if death == "exit" else "killed by SIGKILL"
+    assert re.search(rf"^staging: FAILED: its sync process ended before reporting \({how}\); ", out, re.M), out
+    assert re.search(r"^prod: Applied 4, failed 0, skipped 0, unchanged 0\.$", out, re.M), out
+
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_each_target_runs_in_a_process_of_its_own_where_there_is_fork(three, capsys, monkeypatch, tmp_path, fork):
+    ini, yaml_dir, servers = three
+    real_run_sync = sync_targets_module.run_sync
+    pids = tmp_path / "pids"
+
+    def noting_the_pid(*args, **kwargs):
+        with pids.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real_run_sync(*args, **kwargs)
+    monkeypatch.setattr(sync_targets_module, "run_sync", noting_the_pid)
+    monkeypatch.setattr(sync_targets_module, "fork_available", lambda: fork)
+
+    code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))
+    assert code == 0, err
+    for standin in servers.values():
+        assert job_names(standin) == EXPECTED
+    ran_in = pids.read_text().split()
+    assert len(ran_in) == 3
+    if fork:
+        assert len(set(ran_in)) == 3 and str(os.getpid()) not in ran_in
+    else:
+        assert set(ran_in) == {str(os.getpid())}
+    for name in servers:  # printed here, from what each target's process sent
+        assert f"[{name}] + create folder team: not in Jenkins" in err.splitlines()
+        done = [int(m) for m in re.findall(rf"^\[{name}\] \[(\d)/4\] create job .*: ok \(", err, re.M)]
+        assert done == [1, 2, 3, 4], err
+
+
+def test_removals_are_confirmed_here_for_each_target(three, capsys):
+    ini, yaml_dir, servers = three
+    assert run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))[0] == 0
+    (yaml_dir / "jobs.yaml").write_text(JOBS.split("- job:\n    name: standalone")[0])
+
+    code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", "--prune", str(yaml_dir))
+    assert code == 1, err  # not a terminal: the question cannot be asked, so no target removes anything
+    for name, standin in servers.items():
+        assert f"{name}: FAILED: 1 item(s) would be removed (--prune) (review with --plan, then confirm with --yes)" \
+            in out.splitlines()
+        assert "standalone" in job_names(standin)
+
+    code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", "--prune", "--yes", str(yaml_dir))
+    assert code == 0, err
+    for standin in servers.values():
+        assert job_names(standin) == ["team", "team/api-build", "team/web-build"]
+
+
+def test_plan_as_json_carries_the_diff_of_every_create(three, capsys):
+    ini, yaml_dir, servers = three
+    code, out, _ = run(capsys, "--conf", str(ini), "sync", "--plan", "--all-targets", "--json", str(yaml_dir))
+    assert code == 2
+    data = json.loads(out)
+    for name in servers:
+        items = {item["name"]: item for item in data["targets"][name]["plan"]["items"]}
+        assert {item["action"] for item in items.values()} == {"create"}
+        assert "+++ yaml/job/standalone" in items["standalone"]["diff"]
+        assert re.search(r"^\+ *<command>echo standalone</command>$", items["standalone"]["diff"], re.M)
+    prod = {item["name"]: item["diff"] for item in data["targets"]["prod"]["plan"]["items"]}
+    assert re.search(r"^\+ *<command>make api ENV=prod</command>$", prod["team/api-build"], re.M)
+
+
+def test_a_targets_warnings_are_logged_here(three, capsys, caplog):
+    ini, yaml_dir, servers = three
+    (yaml_dir / "jobs.yaml").write_text("- job:\n    name: stamped\n    wrappers:\n      - timestamps\n")
+    with caplog.at_level(logging.WARNING):
+        code, _, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))
+    assert code == 0, err
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "dindjobs.jobs.sync")
+    assert warnings == sorted(f"job stamped: wrapper 'timestamps' needs the timestamper plugin, which {s.url} "
+                              "does not have: Jenkins will keep the element but ignore it" for s in servers.values())
+
+
+def test_plan_as_json_is_the_same_from_target_processes_as_from_threads(three, capsys, monkeypatch):
+    ini, yaml_dir, servers = three
+    assert run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))[0] == 0
+    edited = job_config(servers["staging"], "standalone").replace("echo standalone", "echo edited")
+    staging = client_for(servers["staging"])
+    staging.update_job("standalone", edited)
+    staging.close()
+    (yaml_dir / "jobs.yaml").write_text(JOBS.replace("make {component}", "make -j4 {component}")
+                                        + "- job:\n    name: added\n")
+    plans = {}
+    for fork in (True, False):
+        monkeypatch.setattr(sync_targets_module, "fork_available", lambda fork=fork: fork)
+        code, out, _ = run(capsys, "--conf", str(ini), "sync", "--plan", "--all-targets", "--json", str(yaml_dir))
+        assert code == 2
+        plans[fork] = json.loads(out)
+    assert plans[True] == plans[False]
+    actions = {i["name"]: i["action"] for i in plans[True]["targets"]["staging"]["plan"]["items"]}
+    assert actions == {"added": "create", "standalone": "drifted", "team": "unchanged",
+                       "team/api-build": "update", "team/web-build": "update"}
+
+def big_three(three, tmp_path):
+    """``three`` with a 510-item tree, long enough to be stopped in the middle."""
+    ini, _, servers = three
+    return ini, generate(tmp_path / "big", projects=5).path, servers
+
+
+def sync_all(ini: Path, tree: Path, state: Path) -> subprocess.Popen:
+    """``python -m dindjobs sync --all-targets`` as a process of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINDJOBS_", "JJB_"))}
+    env.update(DINDJOBS_STATE_DIR=str(state), XDG_CACHE_HOME=str(state / "cache"))
+    return subprocess.Popen([sys.executable, "-m", "dindjobs", "--conf", str(ini), "sync", "--all-targets",
+                             str(tree)], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # a process group of its own, as in a terminal
+
+
+def writing_to_all(ini: Path, tree: Path, state: Path, servers) -> tuple[subprocess.Popen, list[int]]:
+    """A ``sync --all-targets`` once it has written to every target, and its three target processes."""
+    proc = sync_all(ini, tree, state)
+    wait_until(lambda: all(posts(s) >= 20 for s in servers.values()), 120, 0.005, what="writes to every target")
+    children = children_of(proc.pid)
+    assert len(children) == 3
+    return proc, children
+
+
+def posts(standin) -> int:
+    return sum(r.method == "POST" for r in standin.requests)
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def assert_finished_by_a_new_sync(ini: Path, tree: Path, state: Path, servers) -> None:
+    proc = sync_all(ini, tree, state)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    wanted = {item.name for item in render([tree]).jobs}
+    for name, standin in servers.items():
+        assert set(job_names(standin)) == wanted, name
+        lock = SyncLock(state, standin.url).acquire(timeout=0)  # no lock left behind
+        lock.release()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("signum, code, group", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_a_signal_stops_every_target_process_and_a_new_sync_finishes(three, tmp_path, signum, code, group):
+    """SIGTERM to dindjobs alone (it stops its children), Ctrl-C as a terminal sends it (to all)."""
+    ini, tree, servers = big_three(three, tmp_path)
+    state = tmp_path / "state"
+    proc, children = writing_to_all(ini, tree, state, servers)
+    if group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert f"dindjobs: {signal.Signals(signum).name}: stopped; the ledgers are saved." in err
+    assert len(re.findall(r"^(jenkins|staging|prod): Applied \d+, .* Interrupted: \d+ not applied\.$", out, re.M)) == 3
+    assert not [pid for pid in children if running(pid)]
+    for name, standin in servers.items():  # what was created is owned: the rerun adopts nothing
+        ledger = Ledger.open(state, standin.url, standin.identity, writable=False)
+        assert {n for kind, n, _ in ledger.items() if kind == "job"} == set(job_names(standin)), name
+    assert_finished_by_a_new_sync(ini, tree, state, servers)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_kill_9_of_the_parent_stops_the_target_processes_and_a_new_sync_finishes(three, tmp_path):
+    ini, tree, servers = big_three(three, tmp_path)
+    state = tmp_path / "state"
+    proc, children = writing_to_all(ini, tree, state, servers)
+    proc.kill()
+    proc.communicate(timeout=60)
+    wait_until(lambda: not any(running(pid) for pid in children), 30, 0.05, what="the target processes to stop")
+    assert_finished_by_a_new_sync(ini, tree, state, servers)

@@ -227,7 +227,7 @@ def _sync_many(targets: list[Target], paths, options: dict, *, yes: bool, signal
 
     with signals.installed():
         multi = sync_targets(targets, paths, confirm=confirm, on_plan=on_plan, on_result=on_result,
-                             on_progress=on_progress, stop=signals.stop, **options)
+                             on_progress=on_progress, stop=signals.stop, diffs=quiet, **options)
     _report_many(multi, options["plan_only"], options["force"], as_json)
     if multi.interrupted:
         output.progress(f"dindjobs: {signals.name}: stopped; the ledgers are saved.")

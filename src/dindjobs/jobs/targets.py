@@ -1,7 +1,8 @@
 """Sync several Jenkins from one job tree (see :mod:`dindjobs.targets` for what a target is).
 
 The YAML is rendered once per distinct set of target ``vars`` (once when no target sets any);
-each target is then planned and applied by :func:`run_sync` in a thread of its own, with its
+each target is then planned and applied by :func:`run_sync` in a process of its own, forked
+after the render (:mod:`dindjobs.jobs.target_procs`; a thread where there is no fork), with its
 own ledger, sync lock, credentials and bounded pool of workers. A target that fails (down,
 credentials refused) is reported and does not stop the others.
 """
@@ -11,14 +12,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dindjobs.errors import DindjobsError, ExitCode
 from dindjobs.jobs.apply import ItemResult
-from dindjobs.jobs.plan import Plan
+from dindjobs.jobs.plan import WRITES, Action, Plan
 from dindjobs.jobs.render import Rendered, render
 from dindjobs.jobs.render_cache import cached_render
 from dindjobs.jobs.sync import SyncOutcome, run_sync
+from dindjobs.jobs.target_procs import Relay, fork_available, run_each_forked
 from dindjobs.targets import Target, combined_exit, run_each
 
 
@@ -99,6 +101,7 @@ def sync_targets(
     on_progress: Callable[[Target, str], None] | None = None,
     stop: threading.Event | None = None,
     use_cache: bool = True,
+    diffs: bool = True,
     **options: object,
 ) -> MultiOutcome:
     """Render once, then sync every target at the same time; ``options`` go to :func:`run_sync`
@@ -106,22 +109,79 @@ def sync_targets(
     ``read_workers``). ``use_cache`` as for :func:`render_for_targets`.
 
     A YAML error raises before any target is contacted; any other error of a target is kept in
-    its :class:`TargetOutcome` and the others go on. The callbacks get the target first.
+    its :class:`TargetOutcome` and the others go on. The callbacks get the target first and are
+    called in this process. With more than one target (where fork exists) each target runs in a
+    child process; the plans handed back then keep their diffs only when ``diffs`` is true, and
+    hold no rendered item (the outcomes no rendering).
     """
     stop = stop or threading.Event()
     renders = render_for_targets(targets, paths, recursive=recursive, excludes=excludes,
                                  conf_path=targets[0].settings.conf_path if targets else None,
                                  use_cache=use_cache)
 
-    def one(target: Target) -> SyncOutcome:
-        def bind(callback):
-            return None if callback is None else (lambda *args: callback(target, *args))
+    def sync_one(target: Target, stop: threading.Event, **callbacks) -> SyncOutcome:
         try:
             return run_sync(target.settings, paths, recursive=recursive, excludes=excludes,
-                            rendered=renders[target.variables], confirm=bind(confirm), on_plan=bind(on_plan),
-                            on_result=bind(on_result), on_progress=bind(on_progress), stop=stop,
+                            rendered=renders[target.variables], stop=stop, **callbacks,
                             **options)  # type: ignore[arg-type]
         except InterruptedError:
             raise DindjobsError("stopped while waiting for the sync lock; nothing applied") from None
 
-    return MultiOutcome([TargetOutcome(each.target, each.value, each.error) for each in run_each(targets, one)])
+    if len(targets) > 1 and fork_available():
+        callbacks = {"plan": on_plan, "result": on_result, "progress": on_progress, "confirm": confirm}
+
+        def in_child(target: Target, relay: Relay) -> SyncOutcome:
+            slim = _Slimmer(diffs)
+
+            def relayed(name: str, ask: bool = False):
+                if callbacks[name] is None:
+                    return None
+                if ask:
+                    return lambda plan: relay.ask(name, slim.plan(plan))
+                if name == "plan":
+                    return lambda plan: relay.send(name, slim.plan(plan))
+                return lambda *args: relay.send(name, *args)
+            outcome = sync_one(target, relay.stop, confirm=relayed("confirm", ask=True), on_plan=relayed("plan"),
+                               on_result=relayed("result"), on_progress=relayed("progress"))
+            return slim.outcome(outcome)
+
+        def on_event(target: Target, event: tuple):
+            name, *args = event
+            return callbacks[name](target, *args)  # type: ignore[misc]
+
+        each = run_each_forked(targets, in_child, on_event, stop)
+    else:
+        def in_thread(target: Target) -> SyncOutcome:
+            def bind(callback):
+                return None if callback is None else (lambda *args: callback(target, *args))
+            return sync_one(target, stop, confirm=bind(confirm), on_plan=bind(on_plan), on_result=bind(on_result),
+                            on_progress=bind(on_progress))
+
+        each = run_each(targets, in_thread)
+    return MultiOutcome([TargetOutcome(e.target, e.value, e.error) for e in each])
+
+
+class _Slimmer:
+    """A child's plan and outcome as the parent needs them: no rendered items nor XML to push.
+
+    The outcome's plan keeps its diffs when ``diffs`` (they are made here, in the child, for
+    the creates); the plans of ``on_plan`` and ``confirm`` never need them. Each is made once."""
+
+    def __init__(self, diffs: bool) -> None:
+        self.diffs = diffs
+        self._made: dict[bool, tuple[Plan, Plan]] = {}
+
+    def plan(self, plan: Plan, diffs: bool = False) -> Plan:
+        made = self._made.get(diffs)
+        if made is None or made[0] is not plan:
+            def shown(action: Action) -> bool:
+                return diffs and action in (*WRITES, Action.DELETE)
+            changes = [replace(c, push_xml=None, record=None, rendered_signature=None, item=None,
+                               before=c.before if shown(c.action) else "",
+                               after=c.after_text() if shown(c.action) else "")
+                       for c in plan.changes]
+            made = self._made[diffs] = (plan, replace(plan, changes=changes))
+        return made[1]
+
+    def outcome(self, outcome: SyncOutcome) -> SyncOutcome:
+        return replace(outcome, plan=self.plan(outcome.plan, self.diffs), rendered=None)
