@@ -122,18 +122,35 @@ def run_scale(work: Path, creds: Credentials, projects: int, templates: int, run
     for r in range(runs):
         log(f"scale round {r + 1}/{runs}: {projects * templates} jobs")
         pair = (Dindjobs(work / "dj-scale", creds, 4), JJB(work / "jjb-scale", creds, 4))
-        standins: dict[str, StandinProc] = {}
-        try:
-            for client in _order(r, pair):
-                client.cold()
-                standins[client.name] = StandinProc(work / f"home-{client.name}-scale", creds)
-                cells[("cold", client.name)].add(*_push(client, standins[client.name], tree, log))
-            for client in _order(r, pair):
-                cells[("no-op", client.name)].add(*_push(client, standins[client.name], tree, log))
-        finally:
-            for standin in standins.values():
-                standin.stop()
+        for (scenario, name), done in _cold_then_noop(work, creds, pair, r, tree, "scale", log).items():
+            cells[(scenario, name)].add(*done)
     return cells
+
+
+def _cold_then_noop(work: Path, creds: Credentials, pair: tuple[Client, Client], round_no: int, tree: Path,
+                    tag: str, log: Callable[[str], None], request_delay: float = 0.0) -> dict:
+    """One round: each client's cold push to a fresh stand-in of its own, then each one's no-op
+    against it, in :func:`_order`; ``{("cold" | "no-op", client name): (run, counts)}``."""
+    done: dict = {}
+    standins: dict[str, StandinProc] = {}
+    try:
+        for client in _order(round_no, pair):
+            client.cold()
+            standins[client.name] = StandinProc(work / f"home-{client.name}-{tag}", creds,
+                                                request_delay=request_delay)
+            done[("cold", client.name)] = _push(client, standins[client.name], tree, log)
+        for client in _order(round_no, pair):
+            done[("no-op", client.name)] = _push(client, standins[client.name], tree, log)
+    finally:
+        for standin in standins.values():
+            standin.stop()
+    return done
+
+
+def servers(delay: float = SLOW_DELAY) -> dict[str, float]:
+    """The two servers a scenario runs against: the stand-in, and the slower double (the stand-in
+    with ``delay`` seconds waited in every request); label -> that delay."""
+    return {"stand-in": 0.0, f"double +{delay * 1000:.0f} ms": delay}
 
 
 def _mib(values):
@@ -228,25 +245,13 @@ def run_noop(work: Path, creds: Credentials, projects: int, templates: int, runs
     cells = Cells()
     for r in range(warmup + runs):
         keep = r >= warmup
-        for server, request_delay in (("stand-in", 0.0), (f"double +{delay * 1000:.0f} ms", delay)):
+        for server, request_delay in servers(delay).items():
             log(f"no-op round {r + 1}/{warmup + runs}{'' if keep else ' (warm-up)'}: {server}")
             pair = (Dindjobs(work / "dj-noop", creds, 4), JJB(work / "jjb-noop", creds, 4))
-            standins: dict[str, StandinProc] = {}
-            try:
-                for client in _order(r, pair):
-                    client.cold()
-                    standins[client.name] = StandinProc(work / f"home-{client.name}-noop", creds,
-                                                        request_delay=request_delay)
-                    run, counts = _push(client, standins[client.name], tree, log)
-                    if keep:
-                        cells[(f"cold {server}", client.name)].add(run, counts)
-                for client in _order(r, pair):
-                    run, counts = _push(client, standins[client.name], tree, log)
-                    if keep:
-                        cells[(f"no-op {server}", client.name)].add(run, counts)
-            finally:
-                for standin in standins.values():
-                    standin.stop()
+            done = _cold_then_noop(work, creds, pair, r, tree, "noop", log, request_delay)
+            if keep:
+                for (scenario, name), result in done.items():
+                    cells[(f"{scenario} {server}", name)].add(*result)
     return cells
 
 

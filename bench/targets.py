@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import stats
 from bench.gen import generate
-from bench.jobs import SLOW_DELAY
+from bench.jobs import SLOW_DELAY, servers
 from bench.proc import Run, measure
 from bench.tools import ADMIN, Credentials, Dindjobs, StandinProc, dindjobs_argv
 
@@ -46,13 +46,13 @@ def run(work: Path, creds: Credentials, projects: int, templates: int, runs: int
     """``runs`` rounds of cold push and no-op, one target and three, on each kind of server;
     the raw seconds by server."""
     tree = generate(work / "yaml-targets", projects=projects, templates=templates)
-    servers = {"stand-in": 0.0, f"double +{delay * 1000:.0f} ms": delay}
+    kinds = servers(delay)
     data: dict[str, dict[str, list[float]]] = {
-        server: {"cold 1": [], "cold 3": [], "no-op 1": [], "no-op 3": []} for server in servers}
+        server: {"cold 1": [], "cold 3": [], "no-op 1": [], "no-op 3": []} for server in kinds}
     clients = {1: Dindjobs(work / "dj-targets-1", creds, 4), 3: Dindjobs(work / "dj-targets-3", creds, 4)}
     for r in range(warmup + runs):
         keep = r >= warmup
-        for server, request_delay in servers.items():
+        for server, request_delay in kinds.items():
             log(f"targets round {r + 1}/{warmup + runs}{'' if keep else ' (warm-up)'}: {server}, "
                 f"{tree.items} items per target")
             order = (1, 3) if r % 2 == 0 else (3, 1)
