@@ -15,7 +15,7 @@ import pytest
 
 import dindjobs.jobs.apply as apply_module
 from dindjobs.jobs.canonical import as_jenkins_stores, canonical
-from dindjobs.jobs.render import render
+from dindjobs.jobs.render import RenderedItem, render
 from dindjobs.standin.xmlconfig import normalise
 from support.cli import run_cli as run
 
@@ -39,33 +39,32 @@ ESCAPED = textwrap.dedent("""\
     """)
 
 
-def renderings(tmp_path: Path) -> list[tuple[str, str]]:
+def rendered_items(tmp_path: Path) -> list[RenderedItem]:
+    """Every item of our examples and of :data:`ESCAPED`."""
     (tmp_path / "escaped.yaml").write_text(ESCAPED)
-    items = [*render([REPO / "jjb"]).items, *render([tmp_path]).items]
-    return [(i.name, i.make_xml()) for i in items]
+    return [*render([REPO / "jjb"]).items, *render([tmp_path]).items]
 
 
 def test_the_prediction_is_what_the_identity_transform_stores(tmp_path):
-    cases = renderings(tmp_path)
-    assert len(cases) > 6
-    for name, xml in cases:
-        assert as_jenkins_stores(xml) == normalise(xml), name
+    items = rendered_items(tmp_path)
+    assert len(items) > 6
+    for item in items:
+        xml = item.make_xml()
+        assert as_jenkins_stores(xml) == normalise(xml), item.name
 
 
 def test_a_prediction_never_changes_the_canonical_form(tmp_path):
     odd = ['<?xml version="1.0" encoding="utf-8"?>\n<a><b x="&quot;q&quot;"></b><!-- &quot; --><c/></a>\n',
            "<?xml version='1.1' encoding='UTF-8'?><a><b></b></a>",
            '<?xml version="1.0" encoding="utf-8"?>\n<a><a x="1"/></a>\n']
-    for xml in [*odd, *(x for _, x in renderings(tmp_path))]:
+    for xml in [*odd, *(item.make_xml() for item in rendered_items(tmp_path))]:
         assert canonical(as_jenkins_stores(xml)) == canonical(xml)
 
 
 def test_the_compact_rendering_compares_like_the_pretty_one(tmp_path):
     """A create is planned from JJB's tree without its pretty-printing: both compare the same."""
-    (tmp_path / "escaped.yaml").write_text(ESCAPED)
-    for path in (REPO / "jjb", tmp_path):
-        for item in render([path]).items:
-            assert canonical(item.signature) == canonical(item.make_xml()), item.name
+    for item in rendered_items(tmp_path):
+        assert canonical(item.signature) == canonical(item.make_xml()), item.name
 
 
 def planned(out: str) -> dict[str, dict]:
