@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -49,6 +50,18 @@ def test_events_come_in_order_and_questions_are_answered_here():
         mine = [event[1:] for event in seen if event[0] == name]
         assert mine == [*[("step", i) for i in range(200)], ("question", name), ("answered", f"yes, {name}")]
         assert next(e for e in each if e.target.name == name).value[1] == f"yes, {name}"
+
+
+def test_children_keep_what_was_alive_at_the_fork_out_of_the_collector_and_the_parent_does_not():
+    inherited = [object() for _ in range(1000)]  # stands for the rendered items
+    frozen_before = gc.get_freeze_count()
+
+    def work(target, relay):
+        return gc.get_freeze_count(), len(inherited)
+
+    each = run_each_forked(targets("a", "b"), work, lambda target, event: None, threading.Event())
+    assert all(e.value[0] > frozen_before + len(inherited) and e.value[1] == len(inherited) for e in each)
+    assert gc.get_freeze_count() == frozen_before
 
 
 def test_an_error_raised_by_the_answer_is_raised_in_the_child():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -175,6 +176,10 @@ def run_each_forked(
     # A child never runs this process's handlers: it is forked with the stop signals blocked
     # (and keeps them so; see _child_main).
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    # Everything alive now (the rendered items above all) goes out of the collector's reach in
+    # the children: their collections then never walk those objects, nor touch their pages and
+    # so copy them. A three-target no-op used 3 % less CPU. Only the children keep it frozen.
+    gc.freeze()
     try:
         for target in targets:
             parent_end, child_end = context.Pipe()
@@ -186,6 +191,7 @@ def run_each_forked(
             child_end.close()
             children.append(_Child(target, process, parent_end))
     finally:
+        gc.unfreeze()
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     try:
         _serve(children, on_event, stop)
