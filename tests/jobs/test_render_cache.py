@@ -13,7 +13,7 @@ from dindjobs.errors import ConfigError, RenderError
 from dindjobs.jobs import render as render_module
 from dindjobs.jobs.render import render
 from dindjobs.jobs.render_cache import cached_render, default_cache_dir
-from dindjobs.jobs.targets import render_for_targets
+from dindjobs.jobs.sync_many import render_for_targets
 from dindjobs.targets import Target
 from support.cli import run_cli as run
 

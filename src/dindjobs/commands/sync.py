@@ -17,7 +17,7 @@ from dindjobs.jobs.apply import DEFAULT_READY_TIMEOUT, ItemResult
 from dindjobs.jobs.lock import DEFAULT_LOCK_TIMEOUT
 from dindjobs.jobs.plan import Action, Plan
 from dindjobs.jobs.sync import prune_guard, run_sync
-from dindjobs.jobs.targets import MultiOutcome, render_for_targets, sync_targets
+from dindjobs.jobs.sync_many import MultiOutcome, render_for_targets, sync_targets
 from dindjobs.targets import Target
 
 SIGNS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DRIFTED: "!", Action.DELETE: "-",

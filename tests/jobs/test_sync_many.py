@@ -17,7 +17,7 @@ from bench.gen import generate
 from dindjobs.config import Secret, Settings
 from dindjobs.errors import ConfigError
 from dindjobs.jenkins.client import Jenkins
-from dindjobs.jobs import targets as sync_targets_module
+from dindjobs.jobs import sync_many
 from dindjobs.jobs.ledger import Ledger
 from dindjobs.jobs.lock import SyncLock
 from dindjobs.jobs.render import render
@@ -266,7 +266,7 @@ def test_a_section_may_name_its_wrapper(tmp_path, clean_env):
 @pytest.mark.parametrize("death", ["exit", "sigkill"])
 def test_a_target_whose_process_dies_is_its_failure_and_the_others_are_applied(three, capsys, monkeypatch, death):
     ini, yaml_dir, servers = three
-    real_run_sync = sync_targets_module.run_sync
+    real_run_sync = sync_many.run_sync
 
     def dies_on_staging(settings, *args, **kwargs):
         if settings.url == servers["staging"].url:
@@ -274,7 +274,7 @@ def test_a_target_whose_process_dies_is_its_failure_and_the_others_are_applied(t
                 os._exit(5)
             os.kill(os.getpid(), signal.SIGKILL)
         return real_run_sync(settings, *args, **kwargs)
-    monkeypatch.setattr(sync_targets_module, "run_sync", dies_on_staging)
+    monkeypatch.setattr(sync_many, "run_sync", dies_on_staging)
 
     code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))
     assert code == 3, err
@@ -289,15 +289,15 @@ def test_a_target_whose_process_dies_is_its_failure_and_the_others_are_applied(t
 @pytest.mark.parametrize("fork", [True, False])
 def test_each_target_runs_in_a_process_of_its_own_where_there_is_fork(three, capsys, monkeypatch, tmp_path, fork):
     ini, yaml_dir, servers = three
-    real_run_sync = sync_targets_module.run_sync
+    real_run_sync = sync_many.run_sync
     pids = tmp_path / "pids"
 
     def noting_the_pid(*args, **kwargs):
         with pids.open("a") as f:
             f.write(f"{os.getpid()}\n")
         return real_run_sync(*args, **kwargs)
-    monkeypatch.setattr(sync_targets_module, "run_sync", noting_the_pid)
-    monkeypatch.setattr(sync_targets_module, "fork_available", lambda: fork)
+    monkeypatch.setattr(sync_many, "run_sync", noting_the_pid)
+    monkeypatch.setattr(sync_many, "fork_available", lambda: fork)
 
     code, out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))
     assert code == 0, err
@@ -369,7 +369,7 @@ def test_plan_as_json_is_the_same_from_target_processes_as_from_threads(three, c
                                         + "- job:\n    name: added\n")
     plans = {}
     for fork in (True, False):
-        monkeypatch.setattr(sync_targets_module, "fork_available", lambda fork=fork: fork)
+        monkeypatch.setattr(sync_many, "fork_available", lambda fork=fork: fork)
         code, out, _ = run(capsys, "--conf", str(ini), "sync", "--plan", "--all-targets", "--json", str(yaml_dir))
         assert code == 2
         plans[fork] = json.loads(out)
