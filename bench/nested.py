@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import stats
+from bench.proc import cpu_seconds
 from bench.tools import dindjobs_argv, dindjobs_env
 
 BASE_IMAGE = "dindjobs-offline-base:trixie"
@@ -341,20 +342,6 @@ VARIANTS = {v.name: v for v in (
     Variant("seccomp-unconfined", "nested containers without the default seccomp profile",
             dockerd_args=("--seccomp-profile=unconfined",)),
 )}
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time of ``pids`` (all their threads) and of their children that ended
-    and were waited for, from /proc, in seconds. The children matter: Docker 20.10 unpacks layers in
-    a re-executed child (``docker-untar``), Docker 26.1 in a thread of dockerd itself."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (fields 14-17)
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def host_daemon_pids() -> list[int]:

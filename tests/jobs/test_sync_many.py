@@ -120,6 +120,19 @@ def test_cold_sync_to_three_then_a_noop(three, capsys):
     assert all("In sync: 4 items unchanged, nothing sent." in line for line in out.splitlines())
 
 
+def test_timings_say_when_the_targets_started_and_where_each_spent_its_time(three, capsys):
+    ini, yaml_dir, servers = three
+    code, _out, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", "--yes", "--timings", str(yaml_dir))
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "dindjobs timings: " in line]
+    shared = [json.loads(line.split("timings: ", 1)[1]) for line in lines if line.startswith("dindjobs timings")]
+    assert len(shared) == 1 and 0 <= shared[0]["render"] < shared[0]["targets_started"]
+    each = {line[1:line.index("]")]: json.loads(line.split("timings: ", 1)[1]) for line in lines if line.startswith("[")}
+    assert sorted(each) == sorted(servers)
+    for timings in each.values():
+        assert timings["read_requests"] >= 1 and 0 < timings["apply"] <= timings["total"]
+
+
 def test_per_target_vars_give_each_target_its_own_config(three, capsys):
     ini, yaml_dir, servers = three
     code, _, err = run(capsys, "--conf", str(ini), "sync", "--all-targets", str(yaml_dir))

@@ -157,7 +157,7 @@ def command(app, paths, plan_only, prune, workers, read_workers, no_cache, timin
                    excludes=excludes, lock_timeout=lock_timeout, ready_timeout=ready_timeout,
                    read_workers=read_workers, use_cache=not no_cache)
     if targets is not None and len(targets) > 1:
-        return _sync_many(targets, paths, options, yes=yes, signals=signals, as_json=as_json)
+        return _sync_many(targets, paths, options, yes=yes, signals=signals, as_json=as_json, timings=timings)
     settings = app.settings if targets is None else targets[0].settings
     rendered = None
     progress = _Progress(quiet=as_json or plan_only)
@@ -178,8 +178,7 @@ def command(app, paths, plan_only, prune, workers, read_workers, no_cache, timin
     finally:
         progress.close()
     if timings:
-        output.progress("dindjobs timings: " + json.dumps({k: round(v, 4) if isinstance(v, float) else v
-                                                           for k, v in outcome.timings.items()}))
+        _print_timings(outcome.timings)
     if as_json:
         output.print_json(outcome.to_json())
     elif plan_only:
@@ -197,7 +196,14 @@ def command(app, paths, plan_only, prune, workers, read_workers, no_cache, timin
     return int(outcome.exit_code)
 
 
-def _sync_many(targets: list[Target], paths, options: dict, *, yes: bool, signals: _Signals, as_json: bool) -> int:
+def _print_timings(timings: dict, target: str | None = None) -> None:
+    where = f"[{target}] " if target else ""
+    output.progress(f"{where}dindjobs timings: " + json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                                                              for k, v in timings.items()}))
+
+
+def _sync_many(targets: list[Target], paths, options: dict, *, yes: bool, signals: _Signals, as_json: bool,
+               timings: bool = False) -> int:
     """Sync several targets at once and print one report with a target column."""
     quiet = as_json or options["plan_only"]
     printing = threading.Lock()
@@ -229,6 +235,11 @@ def _sync_many(targets: list[Target], paths, options: dict, *, yes: bool, signal
         multi = sync_targets(targets, paths, confirm=confirm, on_plan=on_plan, on_result=on_result,
                              on_progress=on_progress, stop=signals.stop, diffs=quiet, **options)
     _report_many(multi, options["plan_only"], options["force"], as_json)
+    if timings:
+        _print_timings(multi.timings)
+        for each in multi.targets:
+            if each.outcome is not None:
+                _print_timings(each.outcome.timings, each.target.name)
     if multi.interrupted:
         output.progress(f"dindjobs: {signals.name}: stopped; the ledgers are saved.")
         return 128 + signals.number

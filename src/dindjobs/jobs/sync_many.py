@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from dindjobs.errors import DindjobsError, ExitCode
 from dindjobs.jobs.apply import ItemResult
@@ -58,6 +60,9 @@ class MultiOutcome:
     """Every target's outcome, in the order the targets were given."""
 
     targets: list[TargetOutcome] = field(default_factory=list)
+    #: where the time went before the targets started, for --timings: ``render`` (seconds) and
+    #: ``targets_started`` (seconds since this process started, where /proc tells)
+    timings: dict = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -115,9 +120,11 @@ def sync_targets(
     hold no rendered item (the outcomes no rendering).
     """
     stop = stop or threading.Event()
+    rendering = time.monotonic()
     renders = render_for_targets(targets, paths, recursive=recursive, excludes=excludes,
                                  conf_path=targets[0].settings.conf_path if targets else None,
                                  use_cache=use_cache)
+    timings = {"render": time.monotonic() - rendering, "targets_started": _seconds_since_start()}
 
     def sync_one(target: Target, stop: threading.Event, **callbacks) -> SyncOutcome:
         try:
@@ -158,7 +165,17 @@ def sync_targets(
                             on_progress=bind(on_progress))
 
         each = run_each(targets, in_thread)
-    return MultiOutcome([TargetOutcome(e.target, e.value, e.error) for e in each])
+    return MultiOutcome([TargetOutcome(e.target, e.value, e.error) for e in each], timings)
+
+
+def _seconds_since_start() -> float | None:
+    """How long this process has run, from Linux's /proc (None elsewhere): the part of a
+    multi-target sync that no target's process shares, for benchmarks."""
+    try:
+        started = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 class _Slimmer:
