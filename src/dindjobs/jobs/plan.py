@@ -306,14 +306,21 @@ class Snapshot:
         self._configs: dict[tuple[str, str], Future] = {}
         self._started = time.monotonic()
         #: where the plan's time went: ``reads`` (first request to last answer, overlapping the
-        #: rendering), ``read_requests`` and ``compare`` (classifying, in :func:`make_plan`).
-        self.timings: dict = {"reads": 0.0, "read_requests": 0, "compare": 0.0}
+        #: rendering), ``read_requests``, and from :func:`make_plan` ``compare`` (from the last
+        #: answer until every item is classified: the part of classifying the reads did not hide)
+        #: and ``classify_cpu`` (this thread's CPU for classifying, hidden or not).
+        self.timings: dict = {"reads": 0.0, "read_requests": 0, "compare": 0.0, "classify_cpu": 0.0}
         self._state = self._pool.submit(self._load)
 
     def _read_done(self) -> None:
         with self._lock:
             self.timings["read_requests"] += 1
             self.timings["reads"] = time.monotonic() - self._started
+
+    @property
+    def last_answer(self) -> float:
+        """When the last read was answered (``time.monotonic``)."""
+        return self._started + self.timings["reads"]
 
     def _load(self) -> tuple[Listing, Ledger]:
         listing = self.client.list_items()
@@ -395,7 +402,7 @@ def _plan(rendered: Rendered, snapshot: Snapshot, *, prune: str | None, adopt: b
 
     for item, live, future in pending:
         live_xml = future.result()
-        comparing = time.monotonic()
+        comparing = time.thread_time()
         try:
             if item is None:
                 if live_xml is None:
@@ -409,7 +416,8 @@ def _plan(rendered: Rendered, snapshot: Snapshot, *, prune: str | None, adopt: b
         if change.action is Action.UNCHANGED:
             change.before = change.after = ""  # nothing to diff: keep memory low on big instances
         changes.append(change)
-        snapshot.timings["compare"] += time.monotonic() - comparing
+        snapshot.timings["classify_cpu"] += time.thread_time() - comparing
+    snapshot.timings["compare"] = max(0.0, time.monotonic() - snapshot.last_answer)
     guard_folder_deletes(changes, listing)
     plan = Plan(order(changes), url=snapshot.client.url, identity=snapshot.client.identity, prune=prune,
                 owned=owned_live, stale=stale)
