@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("DINDJOBS_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("DINDJOBS_CHROMEDRIVER", "/usr/bin/chromedriver")
 REQUIRE_BROWSER = os.environ.get("CI") == "true" or os.environ.get("DINDJOBS_REQUIRE_BROWSER") == "1"
+#: chromedriver's words for an element whose node left the document while it was being read
+DETACHED_NODE = "does not belong to the document"
 SCREENSHOTS = Path(os.environ.get("DINDJOBS_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -79,11 +81,22 @@ def browser(tmp_path) -> Iterator[Any]:
 def wait_for(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = WAIT) -> Any:
     """Poll ``condition(driver)`` until truthy; fail naming ``what`` and the page it was on.
 
-    An element missing or gone stale (the page is loading or reloading) counts as "not yet".
+    An element missing or gone stale (the page is loading or reloading, or a script replaced
+    it) counts as "not yet", also when chromedriver reports the stale element as an unknown
+    error about a node that no longer belongs to the document (it does when the node goes
+    between finding the element and reading it).
     """
+    def attempt(d: Any) -> Any:
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            if DETACHED_NODE not in (exc.msg or ""):
+                raise
+            return False
+
     ignored = (NoSuchElementException, StaleElementReferenceException)
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(condition)
+        return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(attempt)
     except TimeoutException:
         pytest.fail(f"timed out waiting for {what} (at {driver.current_url})", pytrace=False)
 
